@@ -1,0 +1,1 @@
+"""The ``m3tr`` command line (Typer). One module per command group."""

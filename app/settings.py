@@ -1,0 +1,109 @@
+"""The one place settings are read: a pydantic-settings class, env prefix ``M3TR_``.
+
+Defaults describe the embedded workspace (SQLite, Qdrant local mode, a filesystem Celery broker,
+CPU, the offline ``lite`` encoder profile) under ``M3TR_HOME`` (default ``./m3tr-data``).
+Every backend can be pointed elsewhere by URL: ``M3TR_DATABASE_URL`` (PostgreSQL),
+``M3TR_BROKER_URL`` (Redis), ``M3TR_QDRANT_URL`` (a Qdrant server).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EVENT_TYPES = ("like", "comment", "share", "view", "repost")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="M3TR_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    home: Path = Field(default=Path("m3tr-data"), description="workspace folder")
+
+    # storage
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
+    qdrant_url: str | None = Field(default=None, description="Qdrant server URL; default local mode")
+    qdrant_api_key: str | None = None
+    vector_backend: Literal["qdrant", "faiss", "numpy"] = "qdrant"
+    faiss_ivfpq_min_size: int = Field(default=200_000, ge=1)
+
+    # jobs
+    broker_url: str | None = Field(default=None, description="Celery broker; default embedded")
+    visibility_timeout_s: int = Field(default=6 * 3600, ge=60)
+
+    # model
+    device: str = "cpu"
+    encoder_profile: Literal["lite", "paper"] = "lite"
+    event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
+    max_events_per_log: int = Field(default=200_000, ge=1)
+    obs_window_s: float = Field(default=3600.0, gt=0)
+    horizon_s: float = Field(default=604800.0, gt=0)
+    top_s: int = Field(default=10, ge=1)
+
+    # web
+    max_upload_mb: int = Field(default=200, ge=1)
+    auth_username: str | None = None
+    auth_password: str | None = None
+
+    @field_validator("event_types", mode="before")
+    @classmethod
+    def _split_types(cls, v: object) -> object:
+        if isinstance(v, str):
+            return tuple(s.strip() for s in v.split(",") if s.strip())
+        return v
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.horizon_s <= self.obs_window_s:
+            raise ValueError(
+                f"M3TR_HORIZON_S ({self.horizon_s}) must exceed M3TR_OBS_WINDOW_S ({self.obs_window_s})"
+            )
+        if self.environment == "production" and self.auth_username and self.auth_password in (
+            None,
+            "",
+            "changeme",
+        ):
+            raise ValueError("M3TR_AUTH_PASSWORD must be set to a real secret in production")
+        return self
+
+    # derived locations --------------------------------------------------------------------
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'm3tr.db').resolve()}"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.home / "qdrant"
+
+    @property
+    def faiss_path(self) -> Path:
+        return self.home / "faiss"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.home / "media"
+
+    @property
+    def feature_dir(self) -> Path:
+        return self.home / "features"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.home / "broker"
+
+    def ensure_home(self) -> None:
+        for d in (self.home, self.media_dir, self.feature_dir, self.model_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
