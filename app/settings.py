@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_EVENT_TYPES = ("like", "comment", "share", "view", "repost")
 
@@ -25,8 +25,12 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("m3tr-data"), description="workspace folder")
 
     # storage
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
-    qdrant_url: str | None = Field(default=None, description="Qdrant server URL; default local mode")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite in home"
+    )
+    qdrant_url: str | None = Field(
+        default=None, description="Qdrant server URL; default local mode"
+    )
     qdrant_api_key: str | None = None
     vector_backend: Literal["qdrant", "faiss", "numpy"] = "qdrant"
     faiss_ivfpq_min_size: int = Field(default=200_000, ge=1)
@@ -38,7 +42,7 @@ class Settings(BaseSettings):
     # model
     device: str = "cpu"
     encoder_profile: Literal["lite", "paper"] = "lite"
-    event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
+    event_types: Annotated[tuple[str, ...], NoDecode] = DEFAULT_EVENT_TYPES
     max_events_per_log: int = Field(default=200_000, ge=1)
     obs_window_s: float = Field(default=3600.0, gt=0)
     horizon_s: float = Field(default=604800.0, gt=0)
@@ -62,10 +66,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"M3TR_HORIZON_S ({self.horizon_s}) must exceed M3TR_OBS_WINDOW_S ({self.obs_window_s})"
             )
-        if self.environment == "production" and self.auth_username and self.auth_password in (
-            None,
-            "",
-            "changeme",
+        if (
+            self.environment == "production"
+            and self.auth_username
+            and self.auth_password
+            in (
+                None,
+                "",
+                "changeme",
+            )
         ):
             raise ValueError("M3TR_AUTH_PASSWORD must be set to a real secret in production")
         return self
