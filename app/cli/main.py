@@ -25,7 +25,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("bank", "bank", "Memory bank: build, query, stats."),
     ("bench", "bench", "Benchmarks (JSON output)."),
 ]
-_TOP_LEVEL: list[str] = ["modeling", "service"]
+_TOP_LEVEL: list[str] = ["modeling", "service", "demo"]
 
 
 @app.callback()
