@@ -1,0 +1,274 @@
+"""Temporal-aware retrieval, paper Eq. 3.
+
+    SS(V_i, V_j) = sqrt( Norm(R_i . R_j)^2 + Norm(s_i . s_j)^2 )
+
+R: unified semantic vector; s: mean-pooled MHP signature. Norm is min-max over the candidate
+set of one query (computed here, client-side: no store's query language can do a per-query
+min-max). Candidates are the union of the top-N by each named vector (prefetch), re-scored
+exactly from the stored vectors; the top-S by SS are returned. With N >= bank size this is the
+exact Eq. 3 over the whole bank (the reference recall is measured against).
+
+Weighted form for the UI slider, w in [0, 1] (w = content weight):
+
+    SS_w = sqrt(2) * sqrt( w * Norm(c)^2 + (1 - w) * Norm(s)^2 )
+
+w = 0.5 gives Eq. 3 exactly; w = 1 ranks by content only, w = 0 by trajectory only. The
+sqrt(2) keeps SS_w on Eq. 3's scale [0, sqrt(2)].
+
+Fallback: with no temporal vector for the query (cold start) or no temporal model, retrieval is
+by content only (``mode="content_only"``, ``reason`` says why); ``combined`` is then Norm(c).
+A bank candidate without a temporal vector gets Norm(s) = 0 (the worst) in temporal-aware mode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from m3tr_core.retrieval.leakage import check_hits
+from m3tr_core.retrieval.store import Filter, Hit, VectorStore
+
+logger = logging.getLogger(__name__)
+
+SEMANTIC = "semantic"
+TEMPORAL = "temporal"
+DEFAULT_TOP_S = 10
+# Prefetch per named vector; measured on ../shared/data (CED Weibo, MiniLM R + event-bin s):
+# recall@10 vs exact Eq. 3 over the whole bank >= 0.99 from N = 100 on (see
+# benchmarks/results/retrieval.md, `m3tr bench retrieval --choose-n`).
+DEFAULT_PREFETCH_N = 100
+
+Mode = Literal["temporal_aware", "content_only"]
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One retrieved video with the parts of its score.
+
+    content / temporal: min-max normalised similarities in [0, 1] (temporal None in
+    content-only mode); content_raw / temporal_raw: the dot products; combined: SS (Eq. 3).
+    """
+
+    video_id: int
+    combined: float
+    content: float
+    temporal: float | None
+    content_raw: float
+    temporal_raw: float | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    hits: list[Neighbour]
+    mode: Mode
+    reason: str | None = None
+    n_candidates: int = 0
+
+    @property
+    def video_ids(self) -> list[int]:
+        return [h.video_id for h in self.hits]
+
+
+def min_max(x: np.ndarray) -> np.ndarray:
+    """Min-max normalise (m,) to [0, 1]; all-equal (or single) values map to 1, never NaN."""
+    x = np.asarray(x, dtype=np.float64)  # (m,)
+    if x.size == 0:
+        return x
+    lo, hi = float(x.min()), float(x.max())
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+        return np.ones_like(x)
+    return (x - lo) / (hi - lo)
+
+
+def combine(content_norm: np.ndarray, temporal_norm: np.ndarray, weight: float = 0.5) -> np.ndarray:
+    """SS_w = sqrt(2 * (w c^2 + (1-w) s^2)); w = 0.5 is Eq. 3. Shapes (m,) -> (m,)."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    c = np.asarray(content_norm, dtype=np.float64)
+    s = np.asarray(temporal_norm, dtype=np.float64)
+    return np.sqrt(2.0 * (weight * c**2 + (1.0 - weight) * s**2))
+
+
+def eq3_scores(
+    content_raw: np.ndarray,
+    temporal_raw: np.ndarray,
+    temporal_present: np.ndarray | None = None,
+    weight: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eq. 3 over one candidate set.
+
+    content_raw, temporal_raw: (m,) dot products; temporal_present: (m,) bool (False = the
+    candidate has no temporal vector: its Norm(s) is 0). Returns (combined, c_norm, s_norm), (m,).
+    """
+    c_norm = min_max(content_raw)  # (m,)
+    present = (
+        np.ones(len(temporal_raw), dtype=bool)
+        if temporal_present is None
+        else np.asarray(temporal_present, dtype=bool)
+    )
+    s_norm = np.zeros(len(temporal_raw), dtype=np.float64)  # (m,)
+    if present.any():
+        s_norm[present] = min_max(np.asarray(temporal_raw)[present])
+    return combine(c_norm, s_norm, weight), c_norm, s_norm
+
+
+def _top(video_ids: np.ndarray, combined: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the top-k by combined score, ties broken by lower video id."""
+    order = np.lexsort((video_ids, -combined))
+    return order[:k]
+
+
+def retrieve_batch(
+    store: VectorStore,
+    collection: str,
+    query_semantic: np.ndarray,
+    query_temporal: np.ndarray | None,
+    *,
+    top_s: int = DEFAULT_TOP_S,
+    prefetch_n: int = DEFAULT_PREFETCH_N,
+    filter: Filter | None = None,
+    query_ids: Sequence[int | None] | None = None,
+    weight: float = 0.5,
+    temporal_reason: str | None = None,
+) -> list[RetrievalResult]:
+    """Eq. 3 retrieval for q queries at once.
+
+    query_semantic: (q, d_R). query_temporal: (q, d_s) or None (content only, for all).
+    query_ids: the queries' own video ids, always excluded (no self-retrieval).
+    temporal_reason: why ``query_temporal`` is None (shown in the result).
+    """
+    qs = np.atleast_2d(np.asarray(query_semantic, dtype=np.float32))  # (q, d_R)
+    nq = qs.shape[0]
+    ids = list(query_ids) if query_ids is not None else [None] * nq
+    if len(ids) != nq:
+        raise ValueError(f"{len(ids)} query ids for {nq} queries")
+    if top_s < 1 or prefetch_n < 1:
+        raise ValueError(f"top_s and prefetch_n must be >= 1, got {top_s}, {prefetch_n}")
+    base = filter or Filter()
+    filters = [base if i is None else base.with_excluded([i]) for i in ids]
+    temporal_ok = query_temporal is not None and store.count(collection, TEMPORAL) > 0
+    if query_temporal is not None and not temporal_ok:
+        temporal_reason = "the bank has no temporal vectors"
+    n = max(prefetch_n, top_s)
+    # Exclusions differ per query: prefetch with the shared filter, over-fetching by one, then
+    # drop each query's own id and keep the top n (keeps the store call batched).
+    extra = 0 if all(i is None for i in ids) else 1
+    sem_hits = [
+        [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
+        for j, hits in enumerate(store.search(collection, SEMANTIC, qs, n + extra, base))
+    ]
+    if not temporal_ok:
+        return [
+            _content_only(sem_hits[j], filters[j], top_s, temporal_reason or "no temporal query")
+            for j in range(nq)
+        ]
+    qt = np.atleast_2d(np.asarray(query_temporal, dtype=np.float32))  # (q, d_s)
+    if qt.shape[0] != nq:
+        raise ValueError(f"{qt.shape[0]} temporal queries for {nq} semantic queries")
+    tem_hits = [
+        [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
+        for j, hits in enumerate(store.search(collection, TEMPORAL, qt, n + extra, base))
+    ]
+    results = []
+    for j in range(nq):
+        results.append(
+            _temporal_aware(
+                store, collection, qs[j], qt[j], sem_hits[j], tem_hits[j], filters[j], top_s, weight
+            )
+        )
+    return results
+
+
+def retrieve(
+    store: VectorStore,
+    collection: str,
+    query_semantic: np.ndarray,
+    query_temporal: np.ndarray | None,
+    *,
+    top_s: int = DEFAULT_TOP_S,
+    prefetch_n: int = DEFAULT_PREFETCH_N,
+    filter: Filter | None = None,
+    query_id: int | None = None,
+    weight: float = 0.5,
+    temporal_reason: str | None = None,
+) -> RetrievalResult:
+    """Eq. 3 retrieval for one query: query_semantic (d_R,), query_temporal (d_s,) or None."""
+    if query_temporal is None and temporal_reason is None:
+        temporal_reason = "the video has no temporal vector yet (cold start)"
+    return retrieve_batch(
+        store,
+        collection,
+        np.asarray(query_semantic)[None, :],
+        None if query_temporal is None else np.asarray(query_temporal)[None, :],
+        top_s=top_s,
+        prefetch_n=prefetch_n,
+        filter=filter,
+        query_ids=[query_id],
+        weight=weight,
+        temporal_reason=temporal_reason,
+    )[0]
+
+
+def _content_only(hits: list[Hit], flt: Filter, top_s: int, reason: str) -> RetrievalResult:
+    check_hits(flt, ((h.video_id, h.payload) for h in hits))
+    raw = np.asarray([h.score for h in hits], dtype=np.float64)  # (m,)
+    norm = min_max(raw)
+    vids = np.asarray([h.video_id for h in hits], dtype=np.int64)
+    top = _top(vids, norm, top_s)
+    out = [
+        Neighbour(
+            hits[i].video_id,
+            float(norm[i]),
+            float(norm[i]),
+            None,
+            float(raw[i]),
+            None,
+            hits[i].payload,
+        )
+        for i in top.tolist()
+    ]
+    return RetrievalResult(out, "content_only", reason, n_candidates=len(hits))
+
+
+def _temporal_aware(
+    store: VectorStore,
+    collection: str,
+    q_sem: np.ndarray,
+    q_tem: np.ndarray,
+    sem_hits: list[Hit],
+    tem_hits: list[Hit],
+    flt: Filter,
+    top_s: int,
+    weight: float,
+) -> RetrievalResult:
+    payloads: dict[int, dict[str, Any]] = {}
+    for h in (*sem_hits, *tem_hits):
+        payloads.setdefault(h.video_id, h.payload)
+    check_hits(flt, payloads.items())
+    vids = np.asarray(sorted(payloads), dtype=np.int64)  # (m,) candidate union
+    if vids.size == 0:
+        return RetrievalResult([], "temporal_aware", None, 0)
+    sem, _ = store.get_vectors(collection, vids.tolist(), SEMANTIC)  # (m, d_R)
+    tem, has_t = store.get_vectors(collection, vids.tolist(), TEMPORAL)  # (m, d_s)
+    c_raw = sem.astype(np.float64) @ q_sem.astype(np.float64)  # (m,)
+    s_raw = tem.astype(np.float64) @ q_tem.astype(np.float64)  # (m,)
+    combined, c_norm, s_norm = eq3_scores(c_raw, s_raw, has_t, weight)
+    top = _top(vids, combined, top_s)
+    out = [
+        Neighbour(
+            int(vids[i]),
+            float(combined[i]),
+            float(c_norm[i]),
+            float(s_norm[i]) if has_t[i] else None,
+            float(c_raw[i]),
+            float(s_raw[i]) if has_t[i] else None,
+            payloads[int(vids[i])],
+        )
+        for i in top.tolist()
+    ]
+    return RetrievalResult(out, "temporal_aware", None, n_candidates=int(vids.size))
