@@ -133,6 +133,9 @@ class AudioTagger:
         self.tokenizer = load_component("audio tags", name, AutoTokenizer)
         self.model = prepare_model(load_component("audio tags", name, ClapModel), device)
         self.sample_rate = int(self.extractor.sampling_rate)
+        # "fusion" input (4 stacked views) only for checkpoints trained with feature fusion
+        fused = bool(getattr(self.model.config.audio_config, "enable_fusion", False))
+        self.truncation = "fusion" if fused else "rand_trunc"
         self.tag_embeddings = self._embed_tags([f"the sound of {t.lower()}" for t in self.tags])
 
     @torch.inference_mode()
@@ -155,6 +158,7 @@ class AudioTagger:
             feats = self.extractor(
                 segments[i : i + self.batch_segments],
                 sampling_rate=self.sample_rate,
+                truncation=self.truncation,
                 return_tensors="pt",
             )
             inputs = {k: v.to(self.device) for k, v in feats.items()}

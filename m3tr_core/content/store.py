@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from m3tr_core.content.features import ContentFeatures
@@ -117,7 +117,7 @@ class FeatureStore:
                 profile=meta["profile"],
                 profile_version=meta["profile_version"],
             )
-        except (KeyError, OSError, ValueError, json.JSONDecodeError) as exc:
+        except (KeyError, OSError, ValueError, SafetensorError) as exc:
             raise ValueError(f"{path}: not a valid feature file ({exc})") from exc
         if feats.profile_version != profile_version:
             raise ValueError(
