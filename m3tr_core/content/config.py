@@ -33,6 +33,8 @@ class DecodeConfig:
         motion_pair: also decode the frame right after each key frame (for motion descriptors).
         max_duration_s: media longer than this is refused (a clear error, not hours of work).
         skip_window_s: further than this before a sample time, non-reference frames are skipped.
+        fast_decode: skip the in-loop deblocking filter (~15% faster HEVC/H.264 decoding, slight
+            blocking artefacts: fine for small descriptor frames, not for ViT/BLIP-2 inputs).
     """
 
     num_frames: int = 10
@@ -43,6 +45,7 @@ class DecodeConfig:
     motion_pair: bool = True
     max_duration_s: float = 3 * 3600.0
     skip_window_s: float = 0.5
+    fast_decode: bool = False
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
@@ -125,7 +128,9 @@ LITE_PROFILE = EncoderProfile(
     text_model=None,
     text_pooling="mean",
     batch_size=8,
-    decode=DecodeConfig(num_frames=10, max_side=160, decode_threads=1, motion_pair=True),
+    decode=DecodeConfig(
+        num_frames=10, max_side=160, decode_threads=1, motion_pair=True, fast_decode=True
+    ),
 )
 
 PAPER_PROFILE = EncoderProfile(

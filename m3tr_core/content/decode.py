@@ -173,6 +173,8 @@ def _sample_frames(
     vs.thread_type = "AUTO"
     vs.codec_context.thread_count = cfg.decode_threads
     ctx = vs.codec_context
+    if cfg.fast_decode:
+        ctx.options = {"skip_loop_filter": "all"}
     src = (vs.codec_context.width, vs.codec_context.height)
     size = _target_size(*src, cfg.max_side)
     keyframes = _keyframe_times(vs)

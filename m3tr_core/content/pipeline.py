@@ -186,8 +186,9 @@ def encode_decoded(
     captions = _captions(pipe, clips, ev, ea)
     meta = [metadata_text(it.title, it.description) for it in items]
     r_texts = [". ".join(p for p in (m, c) if p) for m, c in zip(meta, captions, strict=True)]
-    tokens, _ = pipe.text.encode(meta)  # E^t: (n_w, d_t) each
-    _, pooled = pipe.text.encode(r_texts)  # R: (B, d_r)
+    # one pass over both texts: E^t from the metadata, R from metadata + captions
+    tokens_all, pooled_all = pipe.text.encode(meta + r_texts)
+    tokens, pooled = tokens_all[: len(meta)], pooled_all[len(meta) :]  # (n_w, d_t) each; (B, d_r)
     out = []
     for i in range(len(items)):
         clip = clips[i]
