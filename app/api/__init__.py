@@ -1,0 +1,1 @@
+"""The REST API beside the UI (OpenAPI at ``/docs``): videos, jobs, predictions, health."""

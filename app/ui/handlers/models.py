@@ -1,0 +1,148 @@
+"""Model and bank versions, the evaluation table, the learned excitation matrix alpha."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from app.services import Services
+from m3tr_core.db.models import BankVersion, ModelVersion
+
+log = logging.getLogger(__name__)
+
+METRIC_ORDER = ("nMSE", "SRC", "PLCC", "MAE")
+
+
+def model_versions(services: Services) -> pd.DataFrame:
+    with services.sessions() as session:
+        rows = [
+            {
+                "id": m.id,
+                "name": m.name,
+                "kind": m.kind,
+                "active": "yes" if m.is_active else "",
+                "created": m.created_at.strftime("%Y-%m-%d %H:%M") if m.created_at else "",
+                **{k: _fmt(v) for k, v in _headline(m.metrics).items()},
+            }
+            for m in session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()))
+        ]
+    return pd.DataFrame(rows, columns=_columns(rows, ["id", "name", "kind", "active", "created"]))
+
+
+def bank_versions(services: Services) -> pd.DataFrame:
+    with services.sessions() as session:
+        names = {m.id: m.name for m in session.scalars(select(ModelVersion))}
+        rows = [
+            {
+                "id": b.id,
+                "collection": b.collection,
+                "model": names.get(b.model_version_id, ""),
+                "backend": b.backend,
+                "encoder profile": b.encoder_profile,
+                "videos": b.n_videos,
+                "content vectors": b.n_semantic,
+                "trajectory vectors": b.n_temporal,
+                "live": "yes" if b.is_live else "",
+            }
+            for b in session.scalars(select(BankVersion).order_by(BankVersion.id.desc()))
+        ]
+    cols = ["id", "collection", "model", "backend", "encoder profile", "videos",
+            "content vectors", "trajectory vectors", "live"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def active_model(services: Services) -> ModelVersion | None:
+    """The active model version of kind m3tr (else any active one, else the newest)."""
+    with services.sessions() as session:
+        models = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
+    active = [m for m in models if m.is_active]
+    for m in active:
+        if m.kind == "m3tr":
+            return m
+    return active[0] if active else (models[0] if models else None)
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return round(v, 4)
+    return v
+
+
+def _columns(rows: list[dict[str, Any]], first: list[str]) -> list[str]:
+    cols = list(first)
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    return cols
+
+
+def _headline(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Top-level scalar metrics (nMSE, SRC, PLCC, MAE first)."""
+    if not metrics:
+        return {}
+    flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    return {
+        k: flat[k] for k in (*METRIC_ORDER, *sorted(set(flat) - set(METRIC_ORDER))) if k in flat
+    }
+
+
+def evaluation_table(metrics: Mapping[str, Any] | None) -> pd.DataFrame:
+    """M3TR against baselines and ablations, one row per method.
+
+    Accepts the shapes evaluation writes into ``model_versions.metrics``: a list of row dicts
+    (with a ``method`` key) under ``evaluation``/``table``/``rows``, or ``{method: {metric: x}}``
+    under ``evaluation``/``methods``; otherwise the top-level metrics as the single M3TR row.
+    """
+    if not metrics:
+        return pd.DataFrame(columns=["method", *METRIC_ORDER])
+    for key in ("evaluation", "table", "rows", "methods", "comparison"):
+        block = metrics.get(key)
+        if isinstance(block, list) and block and all(isinstance(r, dict) for r in block):
+            rows = [dict(r) for r in block]
+            break
+        if isinstance(block, dict) and block and all(isinstance(v, dict) for v in block.values()):
+            rows = [{"method": name, **vals} for name, vals in block.items()]
+            break
+    else:
+        head = _headline(metrics)
+        rows = [{"method": "m3tr", **head}] if head else []
+    for r in rows:
+        if "method" not in r:
+            r["method"] = r.pop("name", r.pop("model", "?"))
+    cols = ["method", *[m for m in METRIC_ORDER if any(m in r for r in rows)]]
+    cols += [k for r in rows for k in r if k not in cols and isinstance(r[k], int | float | str)]
+    cols = list(dict.fromkeys(cols))
+    df = pd.DataFrame(rows)
+    for c in cols:
+        if c not in df:
+            df[c] = None
+    df = df[cols]
+    return df.round(4)
+
+
+def excitation_matrix(model: ModelVersion | None) -> tuple[np.ndarray, list[str]] | None:
+    """The learned alpha (K, K) and its event types, read from the model version's record.
+
+    Looks in ``metrics`` then ``config`` for ``alpha`` (K x K list) and ``event_types``.
+    """
+    if model is None:
+        return None
+    for source in (model.metrics or {}, model.config or {}):
+        alpha = source.get("alpha")
+        if alpha is None and isinstance(source.get("mhp"), dict):
+            alpha = source["mhp"].get("alpha")
+        if alpha is None:
+            continue
+        a = np.asarray(alpha, dtype=np.float64)
+        if a.ndim != 2 or a.shape[0] != a.shape[1]:
+            log.warning("model %s: alpha has shape %s, expected (K, K)", model.name, a.shape)
+            return None
+        types = list(source.get("event_types") or (model.config or {}).get("event_types") or [])
+        if len(types) != a.shape[0]:
+            types = [f"type {i}" for i in range(a.shape[0])]
+        return a, types
+    return None

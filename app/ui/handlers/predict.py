@@ -1,0 +1,123 @@
+"""Predict tab handlers: submit an upload, follow its job, render the result. Plain functions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from app.api.uploads import Submission, UploadError, ingest_upload
+from app.services import Services
+from app.ui import plots
+from app.ui.handlers.jobs import JobView, job_view
+from app.ui.handlers.results import PredictionView, load_prediction, thumbnail_path
+
+
+@dataclass
+class PredictOutputs:
+    """Everything the result area shows, in the order of the tab's output components."""
+
+    forecast_table: pd.DataFrame
+    forecast_plot: Figure
+    intensity_plot: Figure
+    gallery: list[tuple[str, str]]  # (thumbnail path, caption)
+    neighbour_table: pd.DataFrame
+    neighbour_plot: Figure
+    provenance: str
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.forecast_table,
+            self.forecast_plot,
+            self.intensity_plot,
+            self.gallery,
+            self.neighbour_table,
+            self.neighbour_plot,
+            self.provenance,
+        )
+
+
+def submit_upload(
+    services: Services,
+    video_file: str | None,
+    title: str | None,
+    description: str | None,
+    events_file: str | None,
+) -> Submission:
+    """Validate and register an upload from the Predict tab (Gradio temp paths)."""
+    if not video_file:
+        raise UploadError("choose a video file (mp4, webm or mov) first")
+    media = Path(video_file)
+    events = Path(events_file) if events_file else None
+    return ingest_upload(
+        services,
+        media,
+        media.name,
+        events,
+        events.name if events else None,
+        title=title,
+        description=description,
+    )
+
+
+def render_prediction(services: Services, view: PredictionView) -> PredictOutputs:
+    """Figures and tables for a stored prediction."""
+    horizon = view.horizon_s
+    gallery: list[tuple[str, str]] = []
+    captions: list[tuple[str, Any]] = []
+    for rank, n in enumerate(view.neighbours, start=1):
+        label = ", ".join(f"{k} {v:,}" for k, v in sorted(n.labels.items())) or "no label"
+        score = f"{n.combined:.2f}" if n.combined is not None else "?"
+        caption = f"#{rank} {n.title[:40]} | SS {score} | {label}"
+        thumb = thumbnail_path(services, n.video_id, n.media_path)
+        if thumb is not None:
+            gallery.append((str(thumb), caption))
+        captions.append((f"#{rank} {n.title[:22]}", n.curve))
+    return PredictOutputs(
+        forecast_table=view.forecast,
+        forecast_plot=plots.forecast_figure(
+            view.trajectory,
+            view.observed_t,
+            view.observed_types,
+            horizon,
+            view.interval,
+            title=f"Forecast for {view.title[:60]}",
+        ),
+        intensity_plot=plots.intensity_figure(view.intensity, horizon),
+        gallery=gallery,
+        neighbour_table=view.neighbour_table(),
+        neighbour_plot=plots.neighbour_grid(view.trajectory, view.observed_t, captions, horizon),
+        provenance=view.provenance_markdown(),
+    )
+
+
+def wait_for_job(
+    services: Services,
+    job_id: int,
+    timeout_s: float = 900.0,
+    poll_s: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[JobView]:
+    """Yield the job's state whenever it changes, until it is done or failed (or time runs out)."""
+    deadline = time.monotonic() + timeout_s
+    last: JobView | None = None
+    while True:
+        view = job_view(services, job_id)
+        if view != last:
+            yield view
+            last = view
+        if view.finished:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} is still {view.state} after {timeout_s:.0f} s")
+        sleep(poll_s)
+
+
+def result_for_video(services: Services, video_id: int) -> PredictOutputs | None:
+    view = load_prediction(services, video_id)
+    return None if view is None else render_prediction(services, view)

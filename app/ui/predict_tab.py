@@ -1,0 +1,133 @@
+"""Predict tab: upload a video (and its event log so far), follow the job, see the forecast,
+the intensity split and the neighbours it was based on."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from app.api.uploads import UploadError
+from app.services import Services
+from app.ui.handlers.predict import result_for_video, submit_upload, wait_for_job
+
+log = logging.getLogger(__name__)
+
+N_RESULT_OUTPUTS = 7
+
+
+def _error(message: str) -> str:
+    """An error box; the message is escaped (it may quote a client's file name)."""
+    return f"<div class='m3tr-error'>⚠️ <b>Cannot forecast:</b> {html.escape(message)}</div>"
+
+
+def _status(message: str, done: bool = False) -> str:
+    cls = "m3tr-status m3tr-done" if done else "m3tr-status"
+    return f"<div class='{cls}'>{html.escape(message)}</div>"
+
+
+def build_predict_tab(services: Services) -> None:
+    """Add the Predict tab to the enclosing Blocks."""
+    with gr.Tab("Predict", id="predict", elem_id="tab-predict"):
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                video = gr.File(
+                    label="Video (mp4, webm, mov)",
+                    file_types=[".mp4", ".webm", ".mov"],
+                    elem_id="predict-video",
+                )
+                title = gr.Textbox(label="Title (optional)", elem_id="predict-title")
+                description = gr.Textbox(
+                    label="Description (optional)", lines=2, elem_id="predict-description"
+                )
+                events = gr.File(
+                    label="Event log so far (optional: CSV or JSON lines with t, type[, user])",
+                    file_types=[".csv", ".jsonl", ".json", ".ndjson"],
+                    elem_id="predict-events",
+                )
+                submit = gr.Button("Forecast", variant="primary", elem_id="predict-submit")
+                with gr.Accordion("Or show an existing video's forecast", open=False):
+                    existing = gr.Number(label="video id", precision=0, elem_id="predict-video-id")
+                    show = gr.Button("Show", elem_id="predict-show")
+            with gr.Column(scale=2):
+                status = gr.HTML(elem_id="predict-status")
+                provenance = gr.Markdown(elem_id="predict-provenance")
+                forecast_table = gr.Dataframe(
+                    label="Forecast at the horizon, per event type", elem_id="predict-forecast"
+                )
+                forecast_plot = gr.Plot(label="Cumulative curve", elem_id="predict-forecast-plot")
+                intensity_plot = gr.Plot(label="Intensity", elem_id="predict-intensity-plot")
+        gallery = gr.Gallery(
+            label="Top neighbours", columns=5, height="auto", elem_id="predict-gallery"
+        )
+        neighbour_table = gr.Dataframe(
+            label="Neighbours: score parts (min-max normalised) and final labels",
+            elem_id="predict-neighbours",
+        )
+        neighbour_plot = gr.Plot(label="Trajectories", elem_id="predict-neighbour-plot")
+
+    results = [
+        forecast_table,
+        forecast_plot,
+        intensity_plot,
+        gallery,
+        neighbour_table,
+        neighbour_plot,
+        provenance,
+    ]
+    keep: tuple[Any, ...] = tuple(gr.skip() for _ in range(N_RESULT_OUTPUTS))
+
+    def on_submit(
+        video_file: str | None, title_v: str, description_v: str, events_file: str | None
+    ) -> Iterator[tuple[Any, ...]]:
+        try:
+            sub = submit_upload(services, video_file, title_v, description_v, events_file)
+        except UploadError as exc:
+            yield (_error(str(exc)), *keep)
+            return
+        yield (
+            _status(
+                f"Video {sub.video_id} stored ({sub.n_events} events); job {sub.job_id} queued"
+            ),
+            *keep,
+        )
+        yield from _follow(sub.job_id, sub.video_id)
+
+    def _follow(job_id: int, video_id: int) -> Iterator[tuple[Any, ...]]:
+        try:
+            for job in wait_for_job(services, job_id):
+                yield (_status(job.line()), *keep)
+                if job.state == "failed":
+                    yield (_error(f"job {job_id} failed: {job.error or 'no reason given'}"), *keep)
+                    return
+        except TimeoutError as exc:
+            yield (_error(str(exc)), *keep)
+            return
+        out = result_for_video(services, video_id)
+        if out is None:
+            yield (_error(f"job {job_id} finished but stored no prediction"), *keep)
+            return
+        yield (_status(f"Forecast ready for video {video_id} (job {job_id}).", True),
+               *out.as_tuple())  # fmt: skip
+
+    def on_show(video_id: float | None) -> tuple[Any, ...]:
+        if video_id is None:
+            return (_error("give a video id"), *keep)
+        try:
+            out = result_for_video(services, int(video_id))
+        except LookupError as exc:
+            return (_error(str(exc)), *keep)
+        if out is None:
+            return (_error(f"video {int(video_id)} has no prediction yet"), *keep)
+        return (_status(f"Forecast of video {int(video_id)}.", True), *out.as_tuple())
+
+    submit.click(
+        on_submit,
+        inputs=[video, title, description, events],
+        outputs=[status, *results],
+        concurrency_limit=8,
+    )
+    show.click(on_show, inputs=[existing], outputs=[status, *results])

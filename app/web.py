@@ -1,0 +1,102 @@
+"""The ASGI app: REST API and ``/healthz`` beside the Gradio UI mounted at ``/``.
+
+``create_app(services)`` is what ``m3tr serve`` and ``m3tr demo`` run (uvicorn). With
+``M3TR_AUTH_USERNAME``/``M3TR_AUTH_PASSWORD`` set, the UI asks for a login and the API wants
+HTTP basic credentials; ``/healthz`` stays open for load balancers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select, text
+
+from app.api.auth import auth_enabled, basic_auth_dependency, check_credentials
+from app.api.routes import build_router
+from app.api.schemas import Health
+from app.services import Services
+from app.ui.blocks import CSS, build_demo
+from m3tr_core.db.models import BankVersion, ModelVersion
+
+log = logging.getLogger(__name__)
+
+# Multipart overhead allowed above the media + event-log limit before a request is refused.
+_MULTIPART_SLACK = 2 << 20
+
+
+def create_app(services: Services) -> FastAPI:
+    """FastAPI app with ``/api``, ``/healthz`` and the Gradio Blocks at ``/``."""
+    s = services.settings
+    app = FastAPI(
+        title="m3tr",
+        description="Forecast engagement growth of short videos (M3TR) and show why.",
+        version="0.1.0",
+    )
+    app.state.services = services
+    max_body = 2 * (s.max_upload_mb << 20) + _MULTIPART_SLACK
+
+    @app.middleware("http")
+    async def limit_upload_size(request: Request, call_next):  # noqa: ANN001, ANN202
+        length = request.headers.get("content-length")
+        if request.url.path.startswith("/api/") and length and length.isdigit():
+            if int(length) > max_body:
+                return JSONResponse(
+                    status_code=413,
+                    content={"detail": f"upload too large: the limit is {s.max_upload_mb} MB"},
+                )
+        return await call_next(request)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health | JSONResponse:
+        try:
+            with services.sessions() as session:
+                session.execute(text("select 1"))
+                bank = session.scalars(
+                    select(BankVersion.collection).where(BankVersion.is_live.is_(True))
+                ).first()
+                model = session.scalars(
+                    select(ModelVersion.name).where(ModelVersion.is_active.is_(True))
+                ).first()
+        except Exception as exc:  # noqa: BLE001 - report any database failure as unhealthy
+            log.warning("health check failed: %s", exc)
+            return JSONResponse(
+                status_code=503,
+                content={"status": "error", "database": str(exc)[:200], "live_bank": None,
+                         "active_model": None},
+            )  # fmt: skip
+        return Health(status="ok", database="ok", live_bank=bank, active_model=model)
+
+    dependencies = [Depends(basic_auth_dependency(s))] if auth_enabled(s) else []
+    app.include_router(build_router(services), dependencies=dependencies)
+
+    blocks = build_demo(services)
+    blocks.queue(default_concurrency_limit=4)
+    thumbs = s.home / "thumbnails"
+    thumbs.mkdir(parents=True, exist_ok=True)
+    auth = None
+    if auth_enabled(s):
+
+        def auth(username: str, password: str) -> bool:
+            return check_credentials(s, username, password)
+
+    return gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        auth=auth,
+        auth_message="m3tr: analyst login" if auth else None,
+        allowed_paths=[str(thumbs.resolve())],
+        max_file_size=f"{s.max_upload_mb}mb",
+        css=CSS,
+        footer_links=["api"],
+    )
+
+
+def serve(services: Services, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Run the app with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(services), host=host, port=port, log_level="info")

@@ -1,0 +1,62 @@
+"""Model tab handlers: versions, the evaluation table in its stored shapes, alpha."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.ui.handlers.models import (
+    active_model,
+    bank_versions,
+    evaluation_table,
+    excitation_matrix,
+    model_versions,
+)
+from tests.unit.ui.factories import add_model, add_video, live_bank_of, make_services
+
+
+def test_evaluation_table_from_rows_mapping_and_flat():
+    rows = {"evaluation": [
+        {"method": "m3tr", "nMSE": 0.41234567, "SRC": 0.8, "PLCC": 0.79, "MAE": 1.1},
+        {"method": "hawkes only", "nMSE": 0.7, "SRC": 0.6, "PLCC": 0.55, "MAE": 1.6},
+    ]}  # fmt: skip
+    t = evaluation_table(rows)
+    assert t.columns[:5].tolist() == ["method", "nMSE", "SRC", "PLCC", "MAE"]
+    assert t["method"].tolist() == ["m3tr", "hawkes only"] and t.loc[0, "nMSE"] == 0.4123
+    mapping = {"methods": {"m3tr": {"SRC": 0.8}, "no retrieval": {"SRC": 0.5}}}
+    assert evaluation_table(mapping)["SRC"].tolist() == [0.8, 0.5]
+    flat = evaluation_table({"nMSE": 0.5, "MAE": 2.0, "epochs": 3})
+    assert flat.loc[0, "method"] == "m3tr" and flat.loc[0, "MAE"] == 2.0
+    assert evaluation_table(None).empty
+
+
+def test_versions_active_model_and_alpha(tmp_path):
+    services, _ = make_services(tmp_path / "home")
+    assert active_model(services) is None and excitation_matrix(None) is None
+    alpha = [[0.5, 0.1], [0.2, 0.3]]
+    add_model(services, "m3tr-a", metrics={"SRC": 0.7, "alpha": alpha},
+              config={"event_types": ["like", "comment"]})  # fmt: skip
+    model = active_model(services)
+    assert model.name == "m3tr-a"
+    a, types = excitation_matrix(model)
+    assert np.allclose(a, alpha) and types == ["like", "comment"]
+    table = model_versions(services)
+    assert table.loc[0, "name"] == "m3tr-a" and table.loc[0, "SRC"] == 0.7
+    ids = [add_video(services, f"v{i}") for i in range(2)]
+    live_bank_of(services, {i: np.ones(3) + i for i in ids}, {i: np.ones(2) for i in ids})
+    banks = bank_versions(services)
+    assert banks.loc[0, "videos"] == 2 and banks.loc[0, "live"] == "yes"
+
+
+def test_bad_alpha_shape_is_ignored(tmp_path):
+    services, _ = make_services(tmp_path / "home")
+    add_model(services, "m", metrics={"alpha": [1.0, 2.0]})
+    assert excitation_matrix(active_model(services)) is None
+
+
+@pytest.mark.parametrize("key", ["metrics", "config"])
+def test_alpha_under_mhp_block(tmp_path, key):
+    services, _ = make_services(tmp_path / "home")
+    add_model(services, "m", **{key: {"mhp": {"alpha": np.eye(3).tolist()}}})
+    a, types = excitation_matrix(active_model(services))
+    assert a.shape == (3, 3) and types == ["type 0", "type 1", "type 2"]
