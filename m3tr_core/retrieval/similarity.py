@@ -2,11 +2,20 @@
 
     SS(V_i, V_j) = sqrt( Norm(R_i . R_j)^2 + Norm(s_i . s_j)^2 )
 
-R: unified semantic vector; s: mean-pooled MHP signature. Norm is min-max over the candidate
-set of one query (computed here, client-side: no store's query language can do a per-query
-min-max). Candidates are the union of the top-N by each named vector (prefetch), re-scored
-exactly from the stored vectors; the top-S by SS are returned. With N >= bank size this is the
-exact Eq. 3 over the whole bank (the reference recall is measured against).
+R: unified semantic vector; s: mean-pooled MHP signature. Candidates are the union of the top-N
+by each named vector (prefetch), re-scored exactly from the stored vectors; the top-S by SS are
+returned. Norm is a per-query min-max, computed here, client-side (no store's query language
+can do a per-query min-max), over one of two sets (``norm``):
+
+- ``"bank"`` (default): the whole allowed bank, as in the paper's "compute SS with every video
+  in B". Its max is the top prefetch hit; its min is found with one more top-1 search on the
+  negated query (min_j x_j.q = -max_j x_j.(-q)). Scores then equal the exact Eq. 3 over the
+  whole bank, and the result carries a certificate (``certified``, Fagin's threshold test): no
+  unseen video can beat the S-th hit if SS(S-th) >= SS(N-th content score, N-th trajectory
+  score), since an unseen video is at most the N-th on both axes.
+- ``"candidates"``: the prefetched union only. Cheaper by two top-1 searches, but its scale
+  moves with N, so it agrees with the whole-bank Eq. 3 only as N approaches the bank size
+  (on CED Weibo, recall@10 plateaus near 0.89: benchmarks/results/retrieval.md).
 
 Weighted form for the UI slider, w in [0, 1] (w = content weight):
 
@@ -37,12 +46,13 @@ logger = logging.getLogger(__name__)
 SEMANTIC = "semantic"
 TEMPORAL = "temporal"
 DEFAULT_TOP_S = 10
-# Prefetch per named vector; measured on ../shared/data (CED Weibo, MiniLM R + event-bin s):
-# recall@10 vs exact Eq. 3 over the whole bank >= 0.99 from N = 100 on (see
-# benchmarks/results/retrieval.md, `m3tr bench retrieval --choose-n`).
+# Prefetch per named vector: the smallest N whose recall@10 vs exact Eq. 3 over the whole bank
+# is >= 0.99 on ../shared/data (CED Weibo; `m3tr bench retrieval-prefetch`,
+# benchmarks/results/retrieval.md).
 DEFAULT_PREFETCH_N = 100
 
 Mode = Literal["temporal_aware", "content_only"]
+Norm = Literal["bank", "candidates"]
 
 
 @dataclass(frozen=True)
@@ -68,18 +78,23 @@ class RetrievalResult:
     mode: Mode
     reason: str | None = None
     n_candidates: int = 0
+    certified: bool | None = None  # True: provably the exact top-S (norm="bank" only)
 
     @property
     def video_ids(self) -> list[int]:
         return [h.video_id for h in self.hits]
 
 
-def min_max(x: np.ndarray) -> np.ndarray:
-    """Min-max normalise (m,) to [0, 1]; all-equal (or single) values map to 1, never NaN."""
+def min_max(x: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """Min-max normalise (m,) to [0, 1] with bounds lo/hi (default: x's own min/max).
+
+    All-equal values (hi == lo) map to 1, never NaN.
+    """
     x = np.asarray(x, dtype=np.float64)  # (m,)
     if x.size == 0:
         return x
-    lo, hi = float(x.min()), float(x.max())
+    lo = float(x.min()) if lo is None else min(float(lo), float(x.min()))
+    hi = float(x.max()) if hi is None else max(float(hi), float(x.max()))
     if hi - lo <= 1e-12 * max(1.0, abs(hi)):
         return np.ones_like(x)
     return (x - lo) / (hi - lo)
@@ -94,18 +109,24 @@ def combine(content_norm: np.ndarray, temporal_norm: np.ndarray, weight: float =
     return np.sqrt(2.0 * (weight * c**2 + (1.0 - weight) * s**2))
 
 
+Bounds = tuple[float, float] | None
+
+
 def eq3_scores(
     content_raw: np.ndarray,
     temporal_raw: np.ndarray,
     temporal_present: np.ndarray | None = None,
     weight: float = 0.5,
+    content_bounds: Bounds = None,
+    temporal_bounds: Bounds = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eq. 3 over one candidate set.
 
     content_raw, temporal_raw: (m,) dot products; temporal_present: (m,) bool (False = the
-    candidate has no temporal vector: its Norm(s) is 0). Returns (combined, c_norm, s_norm), (m,).
+    candidate has no temporal vector: its Norm(s) is 0). *_bounds: (min, max) to normalise
+    with (default: over these candidates). Returns (combined, c_norm, s_norm), each (m,).
     """
-    c_norm = min_max(content_raw)  # (m,)
+    c_norm = min_max(content_raw, *(content_bounds or (None, None)))  # (m,)
     present = (
         np.ones(len(temporal_raw), dtype=bool)
         if temporal_present is None
@@ -113,7 +134,9 @@ def eq3_scores(
     )
     s_norm = np.zeros(len(temporal_raw), dtype=np.float64)  # (m,)
     if present.any():
-        s_norm[present] = min_max(np.asarray(temporal_raw)[present])
+        s_norm[present] = min_max(
+            np.asarray(temporal_raw)[present], *(temporal_bounds or (None, None))
+        )
     return combine(c_norm, s_norm, weight), c_norm, s_norm
 
 
@@ -121,6 +144,43 @@ def _top(video_ids: np.ndarray, combined: np.ndarray, k: int) -> np.ndarray:
     """Indices of the top-k by combined score, ties broken by lower video id."""
     order = np.lexsort((video_ids, -combined))
     return order[:k]
+
+
+@dataclass
+class _Prefetch:
+    """One vector kind's prefetch for one query: hits (best first) and the bank bounds."""
+
+    hits: list[Hit]
+    lo: float | None = None
+    hi: float | None = None
+    exhausted: bool = False  # fewer than N allowed points: the prefetch saw all of them
+
+
+def _prefetch(
+    store: VectorStore,
+    collection: str,
+    name: str,
+    queries: np.ndarray,
+    n: int,
+    base: Filter,
+    filters: list[Filter],
+    extra: int,
+    norm: Norm,
+) -> list[_Prefetch]:
+    """Top-n per query (own id dropped) and, for norm="bank", the bank's min via -query."""
+    raw = store.search(collection, name, queries, n + extra, base)
+    out = []
+    for j, hits in enumerate(raw):
+        kept = [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
+        out.append(_Prefetch(kept, exhausted=len(kept) < n))
+    if norm == "bank":
+        lows = store.search(collection, name, -queries, 1 + extra, base)
+        for j, pf in enumerate(out):
+            low = [h for h in lows[j] if filters[j].accepts(h.video_id, h.payload)]
+            if pf.hits:
+                pf.hi = pf.hits[0].score
+                pf.lo = -low[0].score if low else pf.hits[-1].score
+    return out
 
 
 def retrieve_batch(
@@ -134,6 +194,7 @@ def retrieve_batch(
     filter: Filter | None = None,
     query_ids: Sequence[int | None] | None = None,
     weight: float = 0.5,
+    norm: Norm = "bank",
     temporal_reason: str | None = None,
 ) -> list[RetrievalResult]:
     """Eq. 3 retrieval for q queries at once.
@@ -149,6 +210,8 @@ def retrieve_batch(
         raise ValueError(f"{len(ids)} query ids for {nq} queries")
     if top_s < 1 or prefetch_n < 1:
         raise ValueError(f"top_s and prefetch_n must be >= 1, got {top_s}, {prefetch_n}")
+    if norm not in ("bank", "candidates"):
+        raise ValueError(f"norm must be 'bank' or 'candidates', got {norm!r}")
     base = filter or Filter()
     filters = [base if i is None else base.with_excluded([i]) for i in ids]
     temporal_ok = query_temporal is not None and store.count(collection, TEMPORAL) > 0
@@ -156,32 +219,22 @@ def retrieve_batch(
         temporal_reason = "the bank has no temporal vectors"
     n = max(prefetch_n, top_s)
     # Exclusions differ per query: prefetch with the shared filter, over-fetching by one, then
-    # drop each query's own id and keep the top n (keeps the store call batched).
+    # drop each query's own id (keeps the store call batched).
     extra = 0 if all(i is None for i in ids) else 1
-    sem_hits = [
-        [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
-        for j, hits in enumerate(store.search(collection, SEMANTIC, qs, n + extra, base))
-    ]
+    sem = _prefetch(store, collection, SEMANTIC, qs, n, base, filters, extra, norm)
     if not temporal_ok:
-        return [
-            _content_only(sem_hits[j], filters[j], top_s, temporal_reason or "no temporal query")
-            for j in range(nq)
-        ]
+        reason = temporal_reason or "no temporal query"
+        return [_content_only(sem[j], filters[j], top_s, reason) for j in range(nq)]
     qt = np.atleast_2d(np.asarray(query_temporal, dtype=np.float32))  # (q, d_s)
     if qt.shape[0] != nq:
         raise ValueError(f"{qt.shape[0]} temporal queries for {nq} semantic queries")
-    tem_hits = [
-        [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
-        for j, hits in enumerate(store.search(collection, TEMPORAL, qt, n + extra, base))
-    ]
-    results = []
-    for j in range(nq):
-        results.append(
-            _temporal_aware(
-                store, collection, qs[j], qt[j], sem_hits[j], tem_hits[j], filters[j], top_s, weight
-            )
+    tem = _prefetch(store, collection, TEMPORAL, qt, n, base, filters, extra, norm)
+    return [
+        _temporal_aware(
+            store, collection, qs[j], qt[j], sem[j], tem[j], filters[j], top_s, weight, norm
         )
-    return results
+        for j in range(nq)
+    ]
 
 
 def retrieve(
@@ -195,6 +248,7 @@ def retrieve(
     filter: Filter | None = None,
     query_id: int | None = None,
     weight: float = 0.5,
+    norm: Norm = "bank",
     temporal_reason: str | None = None,
 ) -> RetrievalResult:
     """Eq. 3 retrieval for one query: query_semantic (d_R,), query_temporal (d_s,) or None."""
@@ -210,21 +264,23 @@ def retrieve(
         filter=filter,
         query_ids=[query_id],
         weight=weight,
+        norm=norm,
         temporal_reason=temporal_reason,
     )[0]
 
 
-def _content_only(hits: list[Hit], flt: Filter, top_s: int, reason: str) -> RetrievalResult:
+def _content_only(pf: _Prefetch, flt: Filter, top_s: int, reason: str) -> RetrievalResult:
+    hits = pf.hits
     check_hits(flt, ((h.video_id, h.payload) for h in hits))
     raw = np.asarray([h.score for h in hits], dtype=np.float64)  # (m,)
-    norm = min_max(raw)
+    normed = min_max(raw, pf.lo, pf.hi)
     vids = np.asarray([h.video_id for h in hits], dtype=np.int64)
-    top = _top(vids, norm, top_s)
+    top = _top(vids, normed, top_s)
     out = [
         Neighbour(
             hits[i].video_id,
-            float(norm[i]),
-            float(norm[i]),
+            float(normed[i]),
+            float(normed[i]),
             None,
             float(raw[i]),
             None,
@@ -235,30 +291,52 @@ def _content_only(hits: list[Hit], flt: Filter, top_s: int, reason: str) -> Retr
     return RetrievalResult(out, "content_only", reason, n_candidates=len(hits))
 
 
+def _threshold(pf: _Prefetch, bounds: Bounds) -> float:
+    """Normalised score of the N-th prefetch hit (0 if the prefetch saw every allowed point)."""
+    if pf.exhausted or not pf.hits or bounds is None:
+        return 0.0
+    return float(min_max(np.asarray([pf.hits[-1].score]), *bounds)[0])
+
+
 def _temporal_aware(
     store: VectorStore,
     collection: str,
     q_sem: np.ndarray,
     q_tem: np.ndarray,
-    sem_hits: list[Hit],
-    tem_hits: list[Hit],
+    sem: _Prefetch,
+    tem: _Prefetch,
     flt: Filter,
     top_s: int,
     weight: float,
+    norm: Norm,
 ) -> RetrievalResult:
     payloads: dict[int, dict[str, Any]] = {}
-    for h in (*sem_hits, *tem_hits):
+    for h in (*sem.hits, *tem.hits):
         payloads.setdefault(h.video_id, h.payload)
     check_hits(flt, payloads.items())
     vids = np.asarray(sorted(payloads), dtype=np.int64)  # (m,) candidate union
     if vids.size == 0:
-        return RetrievalResult([], "temporal_aware", None, 0)
-    sem, _ = store.get_vectors(collection, vids.tolist(), SEMANTIC)  # (m, d_R)
-    tem, has_t = store.get_vectors(collection, vids.tolist(), TEMPORAL)  # (m, d_s)
-    c_raw = sem.astype(np.float64) @ q_sem.astype(np.float64)  # (m,)
-    s_raw = tem.astype(np.float64) @ q_tem.astype(np.float64)  # (m,)
-    combined, c_norm, s_norm = eq3_scores(c_raw, s_raw, has_t, weight)
+        return RetrievalResult([], "temporal_aware", None, 0, certified=True)
+    sem_vecs, _ = store.get_vectors(collection, vids.tolist(), SEMANTIC)  # (m, d_R)
+    tem_vecs, has_t = store.get_vectors(collection, vids.tolist(), TEMPORAL)  # (m, d_s)
+    c_raw = sem_vecs.astype(np.float64) @ q_sem.astype(np.float64)  # (m,)
+    s_raw = tem_vecs.astype(np.float64) @ q_tem.astype(np.float64)  # (m,)
+    c_bounds = (sem.lo, sem.hi) if norm == "bank" and sem.lo is not None else None
+    t_bounds = (tem.lo, tem.hi) if norm == "bank" and tem.lo is not None else None
+    if c_bounds is not None:  # widen with the exact candidate scores (approximate stores)
+        c_bounds = (min(c_bounds[0], float(c_raw.min())), max(c_bounds[1], float(c_raw.max())))
+    if t_bounds is not None and has_t.any():
+        present = s_raw[has_t]
+        t_bounds = (min(t_bounds[0], float(present.min())), max(t_bounds[1], float(present.max())))
+    combined, c_norm, s_norm = eq3_scores(c_raw, s_raw, has_t, weight, c_bounds, t_bounds)
     top = _top(vids, combined, top_s)
+    certified = None
+    if norm == "bank":
+        bound = combine(
+            np.asarray([_threshold(sem, c_bounds)]), np.asarray([_threshold(tem, t_bounds)]), weight
+        )[0]
+        enough = top.size >= top_s or (sem.exhausted and tem.exhausted)
+        certified = bool(enough and (top.size == 0 or combined[top[-1]] >= bound))
     out = [
         Neighbour(
             int(vids[i]),
@@ -271,4 +349,4 @@ def _temporal_aware(
         )
         for i in top.tolist()
     ]
-    return RetrievalResult(out, "temporal_aware", None, n_candidates=int(vids.size))
+    return RetrievalResult(out, "temporal_aware", None, int(vids.size), certified)

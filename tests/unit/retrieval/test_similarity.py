@@ -153,3 +153,34 @@ def test_empty_filter_result_is_empty_not_an_error() -> None:
         store, "bank", data["semantic"][0], data["temporal"][0], filter=Filter(splits=("none",))
     )
     assert res.hits == [] and res.n_candidates == 0
+
+
+def test_bank_norm_scores_equal_whole_bank_eq3_and_certificate_is_sound() -> None:
+    store = NumpyStore()
+    data = _bank(store, n=120, seed=5)
+    rng = np.random.default_rng(11)
+    n_certified = 0
+    for _ in range(25):
+        q_sem, q_tem = unit_rows(rng, 1, 12)[0], unit_rows(rng, 1, 6)[0]
+        res = retrieve(store, "bank", q_sem, q_tem, top_s=5, prefetch_n=15)
+        want = dict(
+            brute_force_eq3(data["semantic"], data["temporal"], data["ids"], q_sem, q_tem, 120)
+        )
+        for h in res.hits:  # every returned score is its whole-bank Eq. 3 score
+            assert math.isclose(h.combined, want[h.video_id], rel_tol=1e-5, abs_tol=1e-7)
+        if res.certified:
+            n_certified += 1
+            best = sorted(want.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            assert res.video_ids == [vid for vid, _ in best]
+    assert n_certified > 0
+
+
+def test_candidates_norm_uses_the_prefetched_union_only() -> None:
+    store = NumpyStore()
+    data = _bank(store)
+    q_sem, q_tem = data["semantic"][0], data["temporal"][1]
+    res = retrieve(store, "bank", q_sem, q_tem, top_s=50, prefetch_n=20, norm="candidates")
+    assert res.certified is None
+    assert min(h.content for h in res.hits) == 0.0  # the union's own minimum maps to 0
+    with pytest.raises(ValueError, match="norm"):
+        retrieve(store, "bank", q_sem, q_tem, norm="global")  # type: ignore[arg-type]
