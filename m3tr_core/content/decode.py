@@ -85,12 +85,22 @@ def _open(path: Path) -> av.container.InputContainer:
         raise DecodeError(path, f"not a readable media file ({exc.strerror or exc})") from exc
 
 
-def _stream_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
+def _media_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
+    """Seconds covered by the file (all streams: a still image over a soundtrack lasts as long
+    as the soundtrack), else the main stream's own duration, else 0."""
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / av.time_base
     return 0.0
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The first video stream that is real video, not cover art (an attached picture)."""
+    for vs in container.streams.video:
+        if not vs.disposition & av.stream.Disposition.attached_pic:
+            return vs
+    return None
 
 
 def probe_media(path: str | Path) -> MediaProbe:
@@ -101,7 +111,7 @@ def probe_media(path: str | Path) -> MediaProbe:
     """
     path = Path(path)
     with _open(path) as container:
-        vs = container.streams.video[0] if container.streams.video else None
+        vs = _video_stream(container)
         aus = container.streams.audio[0] if container.streams.audio else None
         if vs is None and aus is None:
             raise DecodeError(path, "no video or audio stream")
@@ -112,7 +122,7 @@ def probe_media(path: str | Path) -> MediaProbe:
             rotation = _first_frame_rotation(container, vs)
             if rotation % 180 != 0:
                 width, height = height, width
-        duration = _stream_duration(container, vs if vs is not None else aus)
+        duration = _media_duration(container, vs if vs is not None else aus)
         return MediaProbe(
             path=str(path),
             has_video=vs is not None,
@@ -156,20 +166,24 @@ def _to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> tuple[np.ndarray, in
     return img, rotation
 
 
-def _keyframe_times(vs: av.video.stream.VideoStream) -> list[float]:
+def _keyframe_times(vs: av.video.stream.VideoStream, keyframes_only: bool = True) -> list[float]:
+    """Sorted (decode) times of the indexed key frames (or of all indexed frames); [] if no index."""
     try:
         entries = vs.index_entries
     except (AttributeError, av.FFmpegError):
         return []
     tb = float(vs.time_base)
-    return sorted(e.timestamp * tb for e in entries if e.is_keyframe)
+    return sorted(e.timestamp * tb for e in entries if e.is_keyframe or not keyframes_only)
 
 
 def _sample_frames(
-    path: Path, container: av.container.InputContainer, times: np.ndarray, cfg: DecodeConfig
+    path: Path,
+    container: av.container.InputContainer,
+    vs: av.video.stream.VideoStream,
+    times: np.ndarray,
+    cfg: DecodeConfig,
 ) -> tuple[list[np.ndarray], list[np.ndarray | None], np.ndarray, int, tuple[int, int]]:
     """Frame shown at each time in ``times`` (ascending), seeking GOP by GOP."""
-    vs = container.streams.video[0]
     vs.thread_type = "AUTO"
     vs.codec_context.thread_count = cfg.decode_threads
     ctx = vs.codec_context
@@ -247,12 +261,12 @@ def decode_clip(path: str | Path, cfg: DecodeConfig) -> DecodedClip:
     """
     path = Path(path)
     with _open(path) as container:
-        vs = container.streams.video[0] if container.streams.video else None
+        vs = _video_stream(container)
         has_audio_stream = bool(container.streams.audio)
         if vs is None and not has_audio_stream:
             raise DecodeError(path, "no video or audio stream")
         main = vs if vs is not None else container.streams.audio[0]
-        duration = _stream_duration(container, main)
+        duration = _media_duration(container, main)
         if duration > cfg.max_duration_s:
             raise DecodeError(
                 path, f"duration {duration:.0f} s exceeds the limit of {cfg.max_duration_s:.0f} s"
@@ -265,9 +279,13 @@ def decode_clip(path: str | Path, cfg: DecodeConfig) -> DecodedClip:
         pts = times.copy()
         rotation, src = 0, (0, 0)
         if vs is not None:
-            frames, nexts, pts, rotation, src = _sample_frames(path, container, times, cfg)
+            frames, nexts, pts, rotation, src = _sample_frames(path, container, vs, times, cfg)
+            # Truncated: the index lists frames well after the last one that decoded. (A still
+            # image held over a long soundtrack has no such frames, and is fine.)
             tolerance = max(1.0, 0.1 * duration)
-            if duration > 0 and times[-1] - pts[-1] > tolerance:
+            indexed = _keyframe_times(vs, keyframes_only=False)
+            last_indexed = indexed[-1] if indexed else pts[-1]
+            if times[-1] - pts[-1] > tolerance and last_indexed - pts[-1] > tolerance:
                 raise DecodeError(
                     path,
                     f"truncated: video data ends at {pts[-1]:.2f} s of a declared {duration:.2f} s",

@@ -14,7 +14,7 @@ from m3tr_core.content.decode import decode_clip, probe_media
 from m3tr_core.content.errors import DecodeError
 from tests.unit.content.media_factory import write_audio_only, write_video
 
-CFG = DecodeConfig(num_frames=6, max_side=160)
+CFG = DecodeConfig(num_frames=6, max_side=160, fast_decode=True)
 
 
 def test_real_clips_frames_audio_and_alignment(shared_clips: list[Path]) -> None:
@@ -45,10 +45,13 @@ def test_real_clips_frames_audio_and_alignment(shared_clips: list[Path]) -> None
 
 
 def test_variable_frame_rate_hevc_is_sampled_by_timestamp(shared_clips: list[Path]) -> None:
-    hevc = [p for p in shared_clips if probe_media(p).video_codec == "hevc"]
+    hevc = sorted(
+        (p for p in shared_clips if probe_media(p).video_codec == "hevc"),
+        key=lambda p: probe_media(p).duration_s,
+    )
     if not hevc:
         pytest.skip("no HEVC clip in shared data")
-    clip = decode_clip(hevc[0], DecodeConfig(num_frames=10, max_side=96))
+    clip = decode_clip(hevc[0], DecodeConfig(num_frames=10, max_side=96, fast_decode=True))
     expected = (np.arange(10) + 0.5) * clip.duration_s / 10
     np.testing.assert_allclose(clip.frame_times, expected, atol=0.1)
     assert np.all(np.abs(clip.frame_pts - clip.frame_times) < 0.1)
@@ -106,6 +109,16 @@ def test_one_frame_video_repeats_its_frame(tmp_path: Path) -> None:
     assert clip.frames.shape[0] == 4
     assert all(np.array_equal(clip.frames[0], f) for f in clip.frames)
     assert np.all(clip.frame_pts == 0.0)
+
+
+def test_still_image_over_a_soundtrack(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "still.mp4", n_frames=1, fps=10, audio_s=3.0)
+    clip = decode_clip(path, DecodeConfig(num_frames=3, max_side=64))
+    assert clip.has_video and clip.has_audio
+    assert all(np.array_equal(clip.frames[0], f) for f in clip.frames)
+    assert abs(clip.duration_s - 3.0) < 0.1  # the soundtrack's length, not one frame's
+    np.testing.assert_allclose(clip.frame_times, [0.5, 1.5, 2.5], atol=0.05)
+    assert abs(clip.audio_seconds - 3.0) < 0.1 and clip.audio.shape == (3, 16_000)
 
 
 def test_audio_only_file_is_a_defined_result(tmp_path: Path) -> None:
