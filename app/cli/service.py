@@ -1,0 +1,281 @@
+"""Top-level service commands: ``m3tr serve``, ``m3tr worker``, ``m3tr ingest``, ``m3tr jobs``.
+
+Embedded default (no ``M3TR_BROKER_URL``): ``m3tr serve`` runs the web app AND a worker in one
+process, sharing one vector store (Qdrant local mode lets a single process hold its folder).
+Production: ``m3tr serve`` runs the web app only; ``m3tr worker --queues gpu`` on each GPU
+machine and ``m3tr worker --queues cpu`` elsewhere, on Redis + PostgreSQL + a Qdrant server.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from app.cli.common import console, fail, session_factory, settings
+
+log = logging.getLogger(__name__)
+
+
+def _local_store(s) -> bool:  # noqa: ANN001 - Settings
+    """True when the vector store lives in files one process must own (not a Qdrant server)."""
+    return not (s.vector_backend == "qdrant" and s.qdrant_url)
+
+
+def worker(
+    queues: str = typer.Option("cpu,gpu", "--queues", "-Q", help="Comma-separated queues."),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Tasks at once."),
+    pool: str = typer.Option(
+        "auto",
+        "--pool",
+        help="auto | threads | solo | prefork (auto: prefork only with a Qdrant server).",
+    ),
+    loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
+) -> None:
+    """Run a Celery worker on QUEUES (migrates the database first)."""
+    from celery import signals
+
+    from workers.celery_app import get_app, is_embedded
+    from workers.context import close_context
+
+    s = settings()
+    session_factory()  # migrate to head before any task runs
+    local = _local_store(s)
+    if pool == "auto":
+        pool = "threads" if local else "prefork"
+    if pool == "prefork" and local:
+        fail(
+            "--pool prefork needs a Qdrant server (M3TR_QDRANT_URL): a local vector store can "
+            "be opened by one process only; use --pool threads"
+        )
+    app = get_app()
+    if is_embedded(s):
+
+        @signals.worker_ready.connect(weak=False)
+        def _recover(**_: object) -> None:
+            from workers.recovery import resend_interrupted_jobs
+
+            resend_interrupted_jobs()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _close(**_: object) -> None:
+        close_context()
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    def _close_child(**_: object) -> None:
+        close_context()
+
+    qs = [q.strip() for q in queues.split(",") if q.strip()]
+    w = app.Worker(
+        queues=qs, concurrency=concurrency, pool=pool, loglevel=loglevel, redirect_stdouts=False
+    )
+    w.start()
+    raise typer.Exit(w.exitcode or 0)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(7860, "--port", "-p"),
+    with_worker: bool = typer.Option(
+        None,
+        "--worker/--no-worker",
+        help="Run a worker in this process (default: yes with the embedded broker).",
+    ),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1),
+) -> None:
+    """Run the web app (and, embedded, a worker beside it in the same process)."""
+    import uvicorn
+
+    from workers.celery_app import get_app, is_embedded
+    from workers.context import get_context, set_context
+    from workers.enqueue import enqueue_job
+
+    s = settings()
+    session_factory()
+    run_worker = is_embedded(s) if with_worker is None else with_worker
+    ctx = get_context()
+    set_context(ctx)
+    services = _services(s, enqueue_job, ctx.store if (run_worker or _local_store(s)) else None)
+    embedded = None
+    if run_worker:
+        from workers.embedded import EmbeddedWorker
+        from workers.recovery import resend_interrupted_jobs
+
+        embedded = EmbeddedWorker(get_app(), concurrency=concurrency)
+        embedded.start()
+        if is_embedded(s):
+            resend_interrupted_jobs()
+    try:
+        uvicorn.run(_web_app(services), host=host, port=port, log_level="info")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+        ctx.close()
+
+
+def _services(s, enqueue, store_opener):  # noqa: ANN001, ANN202
+    from app.services import Services
+    from m3tr_core.db.session import make_engine, make_session_factory
+
+    services = Services(
+        settings=s,
+        sessions=make_session_factory(make_engine(s.sqlalchemy_url)),
+        enqueue=enqueue,
+        store_opener=store_opener,
+    )
+    return services
+
+
+def _web_app(services):  # noqa: ANN001, ANN202
+    """The web engineer's app (``app.web:create_app``), or a bare health endpoint without it."""
+    try:
+        from app.web import create_app
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("app."):
+            raise
+        from fastapi import FastAPI
+
+        bare = FastAPI(title="m3tr")
+
+        @bare.get("/healthz")
+        def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        return bare
+    return create_app(services)
+
+
+def ingest(
+    folder: Path = typer.Argument(..., help="Folder of videos (.mp4, .mov, .webm, ...)."),
+    events: Path | None = typer.Option(
+        None,
+        "--events",
+        help="Folder of event logs named <video stem>.csv|.jsonl|.parquet "
+        "(default: logs beside the videos, same stem).",
+    ),
+    source: str = typer.Option("folder", "--source", help="Source name for the videos."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Show progress until all finish."),
+    timeout: float = typer.Option(
+        0, "--timeout", help="Stop waiting after this many s (0: never)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Re-ingest videos even when unchanged."),
+) -> None:
+    """Enqueue every video of FOLDER (with its event log) and follow them to the end."""
+    from m3tr_core.db.session import transaction
+    from m3tr_core.pipeline.submit import events_for, find_inputs, register_ingest
+    from workers.enqueue import enqueue_job
+
+    settings()
+    factory = session_factory()
+    try:
+        videos = find_inputs(folder)
+        pairs = [(v, events_for(v, events)) for v in videos]
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    if not videos:
+        fail(f"{folder}: no video files")
+    with transaction(factory) as session:
+        regs = [
+            register_ingest(session, v, events_path=e, source=source, force=force) for v, e in pairs
+        ]
+    job_ids = [r.job_id for r in regs if r.job_id is not None]
+    for job_id in job_ids:  # sent only now that the rows are committed
+        enqueue_job(job_id)
+    skipped = len(regs) - len(job_ids)
+    with_events = sum(e is not None for _, e in pairs)
+    console.print(
+        f"{len(videos)} videos ({with_events} with event logs): {len(job_ids)} queued, "
+        f"{skipped} unchanged or already running"
+    )
+    if not wait or not job_ids:
+        return
+    failed = _follow(factory, job_ids, timeout)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _follow(factory, job_ids: list[int], timeout: float) -> int:  # noqa: ANN001
+    """Live progress until every job is done or failed; prints a summary; returns failures."""
+    from m3tr_core.pipeline.jobs import jobs_by_id
+
+    start = time.monotonic()
+    columns = (
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[states]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("ingest", total=len(job_ids), states="")
+        while True:
+            with factory() as session:
+                jobs = jobs_by_id(session, job_ids)
+            states: dict[str, int] = {}
+            for j in jobs:
+                states[j.state] = states.get(j.state, 0) + 1
+            finished = sum(j.finished for j in jobs)
+            partial = sum(1.0 if j.finished else j.progress for j in jobs)
+            progress.update(
+                bar,
+                completed=partial,
+                states=" ".join(f"{k}:{v}" for k, v in sorted(states.items())),
+            )
+            if finished == len(job_ids):
+                break
+            if timeout and time.monotonic() - start > timeout:
+                console.print(f"[yellow]stopped waiting after {timeout:.0f} s[/]")
+                break
+            time.sleep(0.5)
+    elapsed = time.monotonic() - start
+    done = [j for j in jobs if j.state == "done"]
+    failed = [j for j in jobs if j.state == "failed"]
+    console.print(
+        f"done {len(done)}, failed {len(failed)}, unfinished "
+        f"{len(jobs) - len(done) - len(failed)} in {elapsed:.1f} s "
+        f"({len(done) / elapsed if elapsed > 0 else 0:.2f} videos/s)"
+    )
+    for j in failed:
+        console.print(f"[red]job {j.id} (video {j.video_id}) failed:[/] {j.error}")
+    return len(failed)
+
+
+def jobs(
+    limit: int = typer.Option(30, "--limit", "-n", min=1),
+    state: str | None = typer.Option(None, "--state", help="queued | running | done | failed"),
+    kind: str | None = typer.Option(None, "--kind"),
+) -> None:
+    """Recent jobs with their state, step, progress and error."""
+    from m3tr_core.pipeline.jobs import recent_jobs
+
+    settings()
+    with session_factory()() as session:
+        rows = recent_jobs(session, limit=limit, states=[state] if state else None, kind=kind)
+    table = Table(title=f"{len(rows)} most recent jobs")
+    for col in ("id", "kind", "video", "state", "step", "progress", "tries", "error"):
+        table.add_column(col)
+    colours = {"done": "green", "failed": "red", "running": "cyan", "queued": "yellow"}
+    for j in rows:
+        c = colours.get(j.state, "white")
+        table.add_row(
+            str(j.id),
+            j.kind,
+            "" if j.video_id is None else str(j.video_id),
+            f"[{c}]{j.state}[/]",
+            j.step or "",
+            f"{100 * j.progress:.0f}%",
+            str(j.attempts),
+            (j.error or "")[:120],
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve``, ``worker``, ``ingest`` and ``jobs`` at top level."""
+    app.command("serve")(serve)
+    app.command("worker")(worker)
+    app.command("ingest")(ingest)
+    app.command("jobs")(jobs)

@@ -1,0 +1,125 @@
+"""Which steps a job runs, in which order, and running one step of a job.
+
+Job kinds and their steps (each step is idempotent, and restartable on its own):
+
+- ``ingest``: [store_media if ``params.upload_path``] [store_events if ``params.events_path``]
+  embed_content, embed_temporal, upsert_vectors, [predict unless ``params.predict`` is false]
+- ``ingest_events``: store_events, embed_temporal, upsert_vectors, predict
+- ``predict``: predict
+
+The plan is a pure function of the job's kind and params, so a worker picking up any step of a
+job finds the same next step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from m3tr_core.db.models import Video, VideoStatus
+from m3tr_core.db.session import transaction
+from m3tr_core.pipeline.content import embed_content
+from m3tr_core.pipeline.context import PipelineContext
+from m3tr_core.pipeline.events import store_events
+from m3tr_core.pipeline.jobs import JobView
+from m3tr_core.pipeline.media import store_media
+from m3tr_core.pipeline.predict import predict
+from m3tr_core.pipeline.temporal import embed_temporal
+from m3tr_core.pipeline.vectors import upsert_vectors
+
+log = logging.getLogger(__name__)
+
+INGEST = "ingest"
+INGEST_EVENTS = "ingest_events"
+PREDICT = "predict"
+
+STEPS = (
+    "store_media",
+    "store_events",
+    "embed_content",
+    "embed_temporal",
+    "upsert_vectors",
+    "predict",
+)
+
+
+class PlanError(ValueError):
+    """A job whose kind or params name no runnable plan."""
+
+
+def plan_steps(kind: str, params: Mapping[str, Any]) -> list[str]:
+    """The ordered steps of a job of ``kind`` with ``params``."""
+    if kind == INGEST:
+        steps = []
+        if params.get("upload_path"):
+            steps.append("store_media")
+        if params.get("events_path"):
+            steps.append("store_events")
+        steps += ["embed_content", "embed_temporal", "upsert_vectors"]
+        if params.get("predict", True):
+            steps.append("predict")
+        return steps
+    if kind == INGEST_EVENTS:
+        if not params.get("events_path"):
+            raise PlanError("an ingest_events job needs params.events_path")
+        return ["store_events", "embed_temporal", "upsert_vectors", "predict"]
+    if kind == PREDICT:
+        return ["predict"]
+    raise PlanError(f"no pipeline plan for job kind {kind!r}")
+
+
+def next_step(kind: str, params: Mapping[str, Any], step: str | None) -> str | None:
+    """The step after ``step`` (the first one for None); None when the plan is finished."""
+    steps = plan_steps(kind, params)
+    if step is None:
+        return steps[0] if steps else None
+    if step not in steps:
+        raise PlanError(f"step {step!r} is not part of a {kind!r} job ({', '.join(steps)})")
+    i = steps.index(step)
+    return steps[i + 1] if i + 1 < len(steps) else None
+
+
+def step_progress(kind: str, params: Mapping[str, Any], step: str) -> float:
+    """Share of the job done when ``step`` starts, in [0, 1)."""
+    steps = plan_steps(kind, params)
+    return steps.index(step) / len(steps) if step in steps else 0.0
+
+
+def _video(job: JobView) -> int:
+    if job.video_id is None:
+        raise PlanError(f"job {job.id} ({job.kind}) has no video")
+    return job.video_id
+
+
+_RUNNERS: dict[str, Callable[[PipelineContext, JobView], object]] = {
+    "store_media": lambda ctx, job: store_media(ctx, _video(job), job.params["upload_path"]),
+    "store_events": lambda ctx, job: store_events(ctx, _video(job), job.params["events_path"]),
+    "embed_content": lambda ctx, job: embed_content(ctx, _video(job)),
+    "embed_temporal": lambda ctx, job: embed_temporal(ctx, _video(job)),
+    "upsert_vectors": lambda ctx, job: upsert_vectors(ctx, _video(job)),
+    "predict": lambda ctx, job: predict(ctx, _video(job)),
+}
+
+
+def run_step(ctx: PipelineContext, job: JobView, step: str) -> None:
+    """Run one step of ``job`` (everything it writes is committed when this returns)."""
+    if step not in _RUNNERS:
+        raise PlanError(f"unknown step {step!r}")
+    _RUNNERS[step](ctx, job)
+    if step == "store_media" or step == "store_events":
+        _mark_video(ctx, _video(job), VideoStatus.INGESTED, only_from=(VideoStatus.NEW,))
+    if step == "upsert_vectors":
+        _mark_video(ctx, _video(job), VideoStatus.READY)
+
+
+def _mark_video(
+    ctx: PipelineContext, video_id: int, status: str, only_from: tuple[str, ...] | None = None
+) -> None:
+    with transaction(ctx.session_factory) as session:
+        video = session.get(Video, video_id)
+        if video is None:
+            return
+        if only_from is None or video.status in only_from:
+            video.status = status
+            video.error = None

@@ -1,0 +1,192 @@
+"""Step ``predict``: neighbours from the live bank (Eq. 3), a forecast, ONE predictions row.
+
+Neighbours: matured videos only, never the video itself (``filter_for("service")``), by Eq. 3
+when the video has a temporal vector, by content only otherwise (the row says which).
+
+Forecast, by what is available (``forecast["method"]`` records it):
+- ``mhp``: an active temporal model's simulated futures (quantiles of the final counts and of the
+  cumulative curve), and, with an active fused model (kind ``m3tr``), its final-count median and
+  interval (``fused``);
+- ``neighbours`` (cold start, no trained model): score-weighted quantiles of the matured
+  neighbours' final labels, never below what the video already has;
+- ``observed``: no model and no neighbour: the counts observed so far (a lower bound).
+
+The row is keyed by (video, model version): re-running replaces it, never duplicates it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from m3tr_core.db.models import Prediction, Video
+from m3tr_core.db.repository import load_events
+from m3tr_core.db.session import transaction
+from m3tr_core.pipeline.content import feature_store, profile_version
+from m3tr_core.pipeline.context import PipelineContext
+from m3tr_core.pipeline.errors import BadInputError
+from m3tr_core.pipeline.signatures import load_temporal
+from m3tr_core.pipeline.temporal import active_model, temporal_tag
+from m3tr_core.retrieval.bank import live_bank
+from m3tr_core.retrieval.leakage import filter_for
+from m3tr_core.retrieval.similarity import Neighbour, RetrievalResult, retrieve
+
+log = logging.getLogger(__name__)
+
+_WRITE_LOCK = threading.Lock()
+TRAJECTORY_POINTS = 24
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> list[float]:
+    """Quantiles of ``values`` (n,) under non-negative ``weights`` (n,) (midpoint rule)."""
+    v = np.asarray(values, dtype=np.float64)  # (n,)
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)  # (n,)
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    keep = w > 0
+    v, w = v[keep], w[keep]
+    order = np.argsort(v, kind="stable")
+    v, w = v[order], w[order]
+    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()  # (n,)
+    return [float(np.interp(q, cdf, v)) for q in qs]
+
+
+def observed_curve(
+    t: np.ndarray, t_obs: float, points: int = TRAJECTORY_POINTS
+) -> tuple[list[float], list[float]]:
+    """Cumulative event count on a grid of ``points`` times in [0, t_obs]."""
+    grid = np.linspace(0.0, t_obs, points)  # (P,)
+    counts = np.searchsorted(np.sort(t), grid, side="right")  # (P,)
+    return grid.tolist(), counts.astype(float).tolist()
+
+
+def neighbour_forecast(
+    hits: list[Neighbour], observed: dict[str, int], vocab: list[str], interval: float
+) -> tuple[dict[str, Any], str]:
+    """Per-type {median, lo, hi} from the neighbours' final labels; returns (forecast, method)."""
+    lo_q, hi_q = (1 - interval) / 2, 1 - (1 - interval) / 2
+    out: dict[str, Any] = {}
+    method = "observed"
+    for k in vocab:
+        have = float(observed.get(k, 0))
+        rows = [(h.payload.get("labels", {}).get(k), h.combined) for h in hits]
+        rows = [(float(v), max(float(w), 0.0)) for v, w in rows if v is not None]
+        if rows:
+            vals, wts = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+            lo, med, hi = weighted_quantiles(vals, wts, [lo_q, 0.5, hi_q])
+            out[k] = {"median": max(med, have), "lo": max(lo, have), "hi": max(hi, have)}
+            method = "neighbours"
+        elif have > 0:
+            out[k] = {"median": have, "lo": have, "hi": have}
+    return out, method
+
+
+def _neighbour_rows(result: RetrievalResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "video_id": h.video_id,
+            "score": h.combined,
+            "content": h.content,
+            "temporal": h.temporal,
+            "content_raw": h.content_raw,
+            "temporal_raw": h.temporal_raw,
+            "label": h.payload.get("labels", {}),
+            "external_id": h.payload.get("external_id"),
+        }
+        for h in result.hits
+    ]
+
+
+def predict(ctx: PipelineContext, video_id: int) -> int:
+    """Forecast ``video_id`` and upsert its predictions row; returns the row id."""
+    pv = profile_version(ctx)
+    try:
+        features = feature_store(ctx).get(str(video_id), pv)
+    except KeyError as exc:
+        raise BadInputError(f"video {video_id}: no content features under {pv}") from exc
+    with ctx.session_factory() as session:
+        if session.get(Video, video_id) is None:
+            raise BadInputError(f"video {video_id} does not exist")
+        t, types = load_events(session, [video_id]).get(
+            video_id, (np.zeros(0), np.zeros(0, dtype=object))
+        )
+    early = t <= ctx.obs_window_s
+    observed = (
+        {
+            str(k): int(n)
+            for k, n in zip(*np.unique(types[early].astype(str), return_counts=True), strict=True)
+        }
+        if early.any()
+        else {}
+    )
+    model = active_model(ctx)
+    tv = load_temporal(ctx.feature_dir, temporal_tag(ctx), video_id)
+    bank = live_bank(ctx.session_factory)
+    result = RetrievalResult([], "content_only", "no live bank yet", 0)
+    if bank is not None:
+        result = retrieve(
+            ctx.store(),
+            bank.collection,
+            features.R,
+            None if tv is None else tv.vector,
+            top_s=ctx.top_s,
+            filter=filter_for("service", video_id),
+            query_id=video_id,
+        )
+    vocab = list(ctx.event_rules.vocabulary)
+    grid, curve = observed_curve(t[early], ctx.obs_window_s)
+    trajectory: dict[str, Any] = {"t": grid, "median": curve, "lo": curve, "hi": curve}
+    if model is not None and tv is not None and tv.source == "mhp":
+        from m3tr_core.pipeline import temporal_api
+
+        forecast, trajectory = temporal_api.forecast(ctx, model, t[early], types[early], result)
+        method = forecast.pop("method", "mhp")
+    else:
+        forecast, method = neighbour_forecast(result.hits, observed, vocab, ctx.interval)
+        total = {q: sum(v[q] for v in forecast.values()) for q in ("median", "lo", "hi")}
+        trajectory = {
+            "t": [*grid, float(ctx.horizon_s)],
+            "median": [*curve, total["median"]],
+            "lo": [*curve, total["lo"]],
+            "hi": [*curve, total["hi"]],
+        }
+    trajectory["observed_until"] = float(ctx.obs_window_s)
+    trajectory["method"] = method
+    values = {
+        "bank_version_id": None if bank is None else bank.id,
+        "horizon_s": float(ctx.horizon_s),
+        "forecast": forecast,
+        "interval": float(ctx.interval),
+        "trajectory": trajectory,
+        "neighbours": _neighbour_rows(result),
+        "retrieval_mode": result.mode,
+        "encoder_profile": pv,
+    }
+    return _upsert_prediction(ctx, video_id, None if model is None else model.id, values)
+
+
+def _upsert_prediction(
+    ctx: PipelineContext, video_id: int, model_version_id: int | None, values: dict[str, Any]
+) -> int:
+    """One row per (video, model version), also when the model version is NULL."""
+    with _WRITE_LOCK, transaction(ctx.session_factory) as session:
+        session.get(Video, video_id, with_for_update=True)  # serialise writers of this video
+        q = select(Prediction).where(Prediction.video_id == video_id)
+        q = q.where(
+            Prediction.model_version_id.is_(None)
+            if model_version_id is None
+            else Prediction.model_version_id == model_version_id
+        )
+        row = session.scalars(q).first()
+        if row is None:
+            row = Prediction(video_id=video_id, model_version_id=model_version_id, **values)
+            session.add(row)
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+        session.flush()
+        return int(row.id)

@@ -1,0 +1,111 @@
+"""Step ``embed_temporal``: the video's trajectory vector from its observed event log.
+
+With an active temporal model version (kind ``mhp`` or ``m3tr``) the vector is the mean-pooled
+MHP signature X^s (§3.2.2). Without one (cold start: nothing trained yet) it is the log-binned
+event-count stand-in of ``m3tr_core.retrieval.standin_temporal``, flagged as such (source
+``eventbins``; banks built from it carry ``+eventbins`` in their profile). A video without any
+event in the observation window gets no temporal vector: retrieval falls back to content only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from m3tr_core.db.models import ModelVersion, Video
+from m3tr_core.db.repository import load_events
+from m3tr_core.pipeline.context import PipelineContext
+from m3tr_core.pipeline.errors import BadInputError
+from m3tr_core.pipeline.signatures import TemporalVector, delete_temporal, save_temporal
+from m3tr_core.retrieval.standin_temporal import STANDIN_SUFFIX, event_bin_signature
+
+log = logging.getLogger(__name__)
+
+STANDIN_TAG = "eventbins"
+STANDIN_BINS_PER_TYPE = 12
+TEMPORAL_MODEL_KINDS = ("mhp", "m3tr")
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    id: int
+    name: str
+    kind: str
+    checkpoint_path: str | None
+
+
+def active_model(
+    ctx: PipelineContext, kinds: tuple[str, ...] = TEMPORAL_MODEL_KINDS
+) -> ActiveModel | None:
+    """The active model version of one of ``kinds`` (newest first), or None (cold start)."""
+    with ctx.session_factory() as session:
+        row = session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.is_active.is_(True), ModelVersion.kind.in_(kinds))
+            .order_by(ModelVersion.id.desc())
+        ).first()
+        if row is None:
+            return None
+        return ActiveModel(row.id, row.name, row.kind, row.checkpoint_path)
+
+
+def temporal_tag(ctx: PipelineContext) -> str:
+    """Where this process's temporal vectors go: the active model, or the stand-in."""
+    model = active_model(ctx)
+    return STANDIN_TAG if model is None else f"mhp-{model.id}"
+
+
+def standin_dim(ctx: PipelineContext) -> int:
+    return STANDIN_BINS_PER_TYPE * len(ctx.event_rules.vocabulary)
+
+
+def bank_profile(ctx: PipelineContext, profile_version: str, tag: str) -> str:
+    """The bank profile of vectors made with ``tag`` (stand-in banks say so)."""
+    return f"{profile_version}{STANDIN_SUFFIX}" if tag == STANDIN_TAG else profile_version
+
+
+def embed_temporal(ctx: PipelineContext, video_id: int) -> TemporalVector | None:
+    """Compute and store the temporal vector of ``video_id``; None when it has no early events."""
+    with ctx.session_factory() as session:
+        if session.get(Video, video_id) is None:
+            raise BadInputError(f"video {video_id} does not exist")
+        events = load_events(session, [video_id]).get(video_id)
+    model = active_model(ctx)
+    tag = STANDIN_TAG if model is None else f"mhp-{model.id}"
+    if events is None:
+        delete_temporal(ctx.feature_dir, tag, video_id)
+        log.info("video %d: no events, no temporal vector (content-only retrieval)", video_id)
+        return None
+    t, types = events
+    if model is not None:
+        tv = _mhp_vector(ctx, model, t, types)
+    else:
+        vec = event_bin_signature(
+            t, types, list(ctx.event_rules.vocabulary), ctx.obs_window_s, standin_dim(ctx)
+        )
+        tv = None if vec is None else TemporalVector(vec, None, STANDIN_TAG, STANDIN_TAG, None)
+    if tv is None:
+        delete_temporal(ctx.feature_dir, tag, video_id)
+        log.info("video %d: no events in the observation window, no temporal vector", video_id)
+        return None
+    save_temporal(ctx.feature_dir, video_id, tv)
+    log.info("video %d: temporal vector (%s, d=%d)", video_id, tv.source, tv.vector.shape[0])
+    return tv
+
+
+def _mhp_vector(ctx: PipelineContext, model: ActiveModel, t, types) -> TemporalVector | None:  # noqa: ANN001
+    """Mean-pooled MHP signature from the temporal engineer's API (see ``temporal_api``)."""
+    from m3tr_core.pipeline import temporal_api
+
+    signature = temporal_api.signature(ctx, model, t, types)  # (L, d) or None
+    if signature is None:
+        return None
+    return TemporalVector(
+        vector=signature.mean(axis=0).astype("float32"),  # (d,)
+        signature=signature.astype("float32"),
+        source="mhp",
+        tag=f"mhp-{model.id}",
+        model_version_id=model.id,
+    )

@@ -1,0 +1,1 @@
+"""Procedural test and demo data: small videos (PyAV) and Hawkes event logs."""

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from m3tr_core.pipeline.plan import PlanError, next_step, plan_steps, step_progress
+
+
+def test_ingest_plan_follows_params() -> None:
+    full = {"upload_path": "a.mp4", "events_path": "a.csv"}
+    assert plan_steps("ingest", full) == [
+        "store_media",
+        "store_events",
+        "embed_content",
+        "embed_temporal",
+        "upsert_vectors",
+        "predict",
+    ]
+    # an upload already stored by the web app (media and events in SQL), no prediction wanted
+    assert plan_steps("ingest", {"predict": False}) == [
+        "embed_content",
+        "embed_temporal",
+        "upsert_vectors",
+    ]
+
+
+def test_next_step_walks_the_plan_and_ends() -> None:
+    params = {"events_path": "a.csv"}
+    seen, step = [], next_step("ingest_events", params, None)
+    while step is not None:
+        seen.append(step)
+        step = next_step("ingest_events", params, step)
+    assert seen == plan_steps("ingest_events", params)
+    assert step_progress("ingest_events", params, "upsert_vectors") == 0.5
+
+
+def test_unknown_kinds_and_steps_are_refused() -> None:
+    with pytest.raises(PlanError, match="no pipeline plan"):
+        plan_steps("dance", {})
+    with pytest.raises(PlanError, match="not part of"):
+        next_step("predict", {}, "store_media")
+    with pytest.raises(PlanError, match="events_path"):
+        plan_steps("ingest_events", {})
