@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -47,8 +48,7 @@ def probe(
     frames: int = typer.Option(10, "--frames", "-k", min=1, help="Key frames to sample."),
 ) -> None:
     """Decode a file as the pipeline would and report what was found."""
-    profile = get_profile("lite")
-    cfg = profile.decode.__class__(**{**profile.decode.__dict__, "num_frames": frames})
+    cfg = replace(get_profile("lite").decode, num_frames=frames)
     try:
         info = probe_media(file)
         clip = decode_clip(file, cfg)
