@@ -51,7 +51,7 @@ def memory_bandwidth_gbs(n_bytes: int = 1 << 30) -> dict[str, float]:
     for _ in range(3):
         a.sum()
     read = 3 * a.nbytes / (time.perf_counter() - t0) / 1e9
-    m = a.reshape(-1, 384)  # (n, 384)
+    m = a[: (a.size // 384) * 384].reshape(-1, 384)  # (n, 384)
     q = np.ones(384, dtype=np.float32)
     m @ q
     t0 = time.perf_counter()
@@ -116,7 +116,7 @@ def _bench_store(
         res = retrieve(store, COLLECTION, qs[i], qt[i], top_s=10, prefetch_n=prefetch_n, filter=flt)
         lat.append((time.perf_counter() - t0) * 1e3)
         got.append(res.video_ids)
-    n_batch = min(len(qs), max(batch, n_single))
+    n_batch = min(len(qs), max(batch, n_single)) if name != "qdrant" else n_single
     t0 = time.perf_counter()
     for start in range(0, n_batch, batch):
         retrieve_batch(
@@ -157,10 +157,16 @@ def retrieval(
     prefetch_n: int = typer.Option(DEFAULT_PREFETCH_N, min=1, help="Top-N per named vector."),
     ivfpq_min_size: int = typer.Option(200_000, help="FAISS switches to IVF-PQ from this size."),
     qdrant_max: int = typer.Option(100_000, help="Skip Qdrant local above this bank size."),
-    qdrant_queries: int = typer.Option(50, min=1, help="Single queries for Qdrant (slow)."),
+    qdrant_queries: int = typer.Option(50, min=1, help="Queries (single and batched) for Qdrant."),
+    threads: int = typer.Option(1, min=1, help="BLAS/OpenMP threads (1: one core per query)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Eq. 3 top-10 latency, recall@10, build time and memory for each store and bank size."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    faiss.omp_set_num_threads(threads)
     size_list = [int(s) for s in sizes.split(",") if s.strip()]
     store_list = [s.strip() for s in stores.split(",") if s.strip()]
     bw = memory_bandwidth_gbs()
@@ -209,6 +215,8 @@ def retrieval(
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "memory_bandwidth": bw,
+        "threads": threads,
+        "load_average_at_end": list(__import__("os").getloadavg()),
         "spec": spec.__dict__,
         "results": results,
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -77,7 +78,8 @@ class BankInfo:
 
 
 def collection_name(bank_id: int, profile: str) -> str:
-    return f"bank_v{bank_id}_{profile}"
+    """``bank_v{id}_{profile}``, profile characters outside [A-Za-z0-9_.-] replaced by '_'."""
+    return f"bank_v{bank_id}_{re.sub(r'[^A-Za-z0-9_.-]', '_', profile)}"
 
 
 def _normalise(x: np.ndarray, video_id: int, what: str) -> np.ndarray:

@@ -214,7 +214,11 @@ def retrieve_batch(
         raise ValueError(f"norm must be 'bank' or 'candidates', got {norm!r}")
     base = filter or Filter()
     filters = [base if i is None else base.with_excluded([i]) for i in ids]
-    temporal_ok = query_temporal is not None and store.count(collection, TEMPORAL) > 0
+    temporal_ok = (
+        query_temporal is not None
+        and TEMPORAL in store.dims(collection)
+        and store.count(collection, TEMPORAL) > 0
+    )
     if query_temporal is not None and not temporal_ok:
         temporal_reason = "the bank has no temporal vectors"
     n = max(prefetch_n, top_s)

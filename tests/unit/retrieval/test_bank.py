@@ -54,6 +54,9 @@ def test_build_is_not_live_and_counts_are_recorded(factory: sessionmaker[Session
     store = NumpyStore()
     info = build_bank(factory, store, _items(30, 0, cold_every=5), profile="lite", dims=DIMS)
     assert info.collection == f"bank_v{info.id}_lite" and not info.is_live
+    other = build_bank(factory, store, [], profile="lite-v1+eventbins", dims=DIMS)
+    assert other.collection == f"bank_v{other.id}_lite-v1_eventbins"
+    assert other.encoder_profile == "lite-v1+eventbins"
     assert (info.n_videos, info.n_semantic, info.n_temporal) == (30, 30, 24)
     assert info.backend == "numpy"
     vec, _ = store.get_vectors(info.collection, [1, 2], "semantic")

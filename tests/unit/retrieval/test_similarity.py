@@ -184,3 +184,12 @@ def test_candidates_norm_uses_the_prefetched_union_only() -> None:
     assert min(h.content for h in res.hits) == 0.0  # the union's own minimum maps to 0
     with pytest.raises(ValueError, match="norm"):
         retrieve(store, "bank", q_sem, q_tem, norm="global")  # type: ignore[arg-type]
+
+
+def test_collection_without_temporal_space_is_content_only() -> None:
+    store = NumpyStore()
+    rng = np.random.default_rng(0)
+    store.create_collection("sem_only", {"semantic": 12})
+    store.upsert("sem_only", [1, 2, 3], {"semantic": unit_rows(rng, 3, 12)}, [{}, {}, {}])
+    res = retrieve(store, "sem_only", unit_rows(rng, 1, 12)[0], unit_rows(rng, 1, 6)[0])
+    assert res.mode == "content_only" and len(res.hits) == 3
