@@ -121,24 +121,55 @@ class NumpyStore:
         limit: int,
         filter: Filter | None = None,
     ) -> list[Hit] | list[list[Hit]]:
+        hits, _, single = self._scan(collection, vector_name, query, limit, filter)
+        return hits[0] if single else hits
+
+    def search_with_low(
+        self,
+        collection: str,
+        vector_name: str,
+        query: np.ndarray,
+        limit: int,
+        filter: Filter | None = None,
+    ) -> tuple[list[list[Hit]], list[float | None]]:
+        """``search`` for (q, d) queries plus each query's lowest allowed score, in ONE scan.
+
+        Eq. 3's whole-bank min-max needs the minimum; other stores find it with a second
+        search on the negated query (see ``similarity._prefetch``).
+        """
+        hits, lows, _ = self._scan(collection, vector_name, query, limit, filter)
+        return hits, lows
+
+    def _scan(
+        self,
+        collection: str,
+        vector_name: str,
+        query: np.ndarray,
+        limit: int,
+        filter: Filter | None,
+    ) -> tuple[list[list[Hit]], list[float | None], bool]:
         col = self._col(collection)
         if vector_name not in col.dims:
             raise StoreError(f"{collection}: no vector {vector_name!r}; has {sorted(col.dims)}")
         q, single = as_queries(query, col.dims[vector_name], f"query on {collection}.{vector_name}")
         allowed = col.allowed_mask(filter, vector_name)  # (n,)
+        any_allowed = bool(allowed.any())
         mat = col.vectors[vector_name][: col.n]  # (n, d)
         out: list[list[Hit]] = []
+        lows: list[float | None] = []
         for start in range(0, q.shape[0], _QUERY_CHUNK):
             scores = mat @ q[start : start + _QUERY_CHUNK].T  # (n, qc)
             for j in range(scores.shape[1]):
-                rows, s = top_k_rows(scores[:, j], allowed, limit)
+                column = scores[:, j]  # (n,)
+                rows, s = top_k_rows(column, allowed, limit)
                 out.append(
                     [
                         Hit(int(col.ids[r]), float(v), dict(col.payloads[r]))
                         for r, v in zip(rows.tolist(), s.tolist(), strict=True)
                     ]
                 )
-        return out[0] if single else out
+                lows.append(float(np.where(allowed, column, np.inf).min()) if any_allowed else None)
+        return out, lows, single
 
     def get_vectors(
         self, collection: str, ids: Sequence[int], vector_name: str

@@ -168,12 +168,21 @@ def _prefetch(
     norm: Norm,
 ) -> list[_Prefetch]:
     """Top-n per query (own id dropped) and, for norm="bank", the bank's min via -query."""
-    raw = store.search(collection, name, queries, n + extra, base)
+    fused = getattr(store, "search_with_low", None)
+    if norm == "bank" and callable(fused):  # exact stores: top-n and the minimum in one scan
+        raw, fused_lows = fused(collection, name, queries, n + extra, base)
+    else:
+        raw, fused_lows = store.search(collection, name, queries, n + extra, base), None
     out = []
     for j, hits in enumerate(raw):
         kept = [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
         out.append(_Prefetch(kept, exhausted=len(kept) < n))
-    if norm == "bank":
+    if norm == "bank" and fused_lows is not None:
+        for pf, low in zip(out, fused_lows, strict=True):
+            if pf.hits:
+                pf.hi = pf.hits[0].score
+                pf.lo = low if low is not None else pf.hits[-1].score
+    elif norm == "bank":
         lows = store.search(collection, name, -queries, 1 + extra, base)
         for j, pf in enumerate(out):
             low = [h for h in lows[j] if filters[j].accepts(h.video_id, h.payload)]
