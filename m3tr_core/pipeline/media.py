@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from m3tr_core.content.decode import MediaProbe, probe_media
+from m3tr_core.content.errors import DecodeError
 from m3tr_core.db.models import Video
 from m3tr_core.db.session import transaction
 from m3tr_core.pipeline.context import PipelineContext
@@ -64,7 +65,10 @@ def store_media(ctx: PipelineContext, video_id: int, upload_path: str | Path) ->
     tmp, sha = _copy_hashing(src, ctx.media_dir)
     target = ctx.media_dir / f"{sha}{src.suffix.lower() or '.bin'}"
     try:
-        probe = probe_media(tmp)
+        try:
+            probe = probe_media(tmp)
+        except DecodeError as exc:  # name the upload, not the temporary copy
+            raise DecodeError(src, exc.reason) from None
         if not probe.has_video and not probe.has_audio:
             raise BadInputError(f"{src}: neither a video nor an audio stream")
         os.replace(tmp, target)
