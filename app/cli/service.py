@@ -99,7 +99,12 @@ def serve(
     run_worker = is_embedded(s) if with_worker is None else with_worker
     ctx = get_context()
     set_context(ctx)
-    services = _services(s, enqueue_job, ctx.store if (run_worker or _local_store(s)) else None)
+    if _local_store(s) and not run_worker:
+        log.warning(
+            "the vector store is local and no worker runs in this process: workers elsewhere "
+            "cannot open it; run `m3tr serve` with its worker, or use a Qdrant server"
+        )
+    services = _services(s, enqueue_job, ctx.store)
     embedded = None
     if run_worker:
         from workers.embedded import EmbeddedWorker
