@@ -32,6 +32,7 @@ class EmbeddedWorker:
         loglevel: str = "INFO",
     ) -> None:
         self.app = app
+        self.queues = list(queues)
         self.controller = TestWorkController(
             app=app,
             concurrency=concurrency,
@@ -52,7 +53,7 @@ class EmbeddedWorker:
         self.thread.start()
         if not self.controller._on_started.wait(timeout_s):
             raise RuntimeError(f"the embedded worker did not start within {timeout_s:.0f} s")
-        log.info("embedded worker started (queues: %s)", ",".join(self.controller.queues or []))
+        log.info("embedded worker started (queues: %s)", ",".join(self.queues))
 
     def stop(self, timeout_s: float = 30.0) -> None:
         worker_state.should_terminate = 0

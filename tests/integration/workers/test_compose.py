@@ -21,7 +21,9 @@ def _compose_available() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not _compose_available(), reason="docker client with the compose plugin missing")
+@pytest.mark.skipif(
+    not _compose_available(), reason="docker client with the compose plugin missing"
+)
 def test_docker_compose_config_is_clean() -> None:
     env = {**os.environ, "POSTGRES_PASSWORD": "test-secret"}
     out = subprocess.run(
@@ -41,7 +43,9 @@ def compose() -> dict:
 
 def test_every_role_is_there_with_official_images(compose: dict) -> None:
     services = compose["services"]
-    assert {"app", "worker-gpu", "worker-cpu", "redis", "postgres", "qdrant", "migrate"} <= set(services)
+    assert {"app", "worker-gpu", "worker-cpu", "redis", "postgres", "qdrant", "migrate"} <= set(
+        services
+    )
     assert services["qdrant"]["image"].startswith("qdrant/qdrant:")
     assert services["redis"]["image"].startswith("redis:")
     assert services["postgres"]["image"].startswith("postgres:")
