@@ -33,7 +33,7 @@ TASK_QUEUES: dict[str, str] = {
     "m3tr.embed_temporal": QUEUE_GPU,
     "m3tr.upsert_vectors": QUEUE_CPU,
     "m3tr.predict": QUEUE_CPU,
-    "m3tr.rebuild_bank": QUEUE_CPU,
+    "m3tr.rebuild_bank": QUEUE_GPU,  # may compute MHP signatures
     "m3tr.train": QUEUE_GPU,
 }
 

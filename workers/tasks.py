@@ -34,6 +34,7 @@ STEP_TASKS = {
     "embed_temporal": "m3tr.embed_temporal",
     "upsert_vectors": "m3tr.upsert_vectors",
     "predict": "m3tr.predict",
+    "rebuild_bank": "m3tr.rebuild_bank",
 }
 
 
@@ -120,3 +121,4 @@ embed_content_task = _step_task("embed_content")
 embed_temporal_task = _step_task("embed_temporal")
 upsert_vectors_task = _step_task("upsert_vectors")
 predict_task = _step_task("predict")
+rebuild_bank_task = _step_task("rebuild_bank")

@@ -6,6 +6,8 @@ Job kinds and their steps (each step is idempotent, and restartable on its own):
   embed_content, embed_temporal, upsert_vectors, [predict unless ``params.predict`` is false]
 - ``ingest_events``: store_events, embed_temporal, upsert_vectors, predict
 - ``predict``: predict
+- ``rebuild_bank``: rebuild_bank (a new bank version of every video, then made live;
+  ``params.make_live`` false keeps the current one live)
 
 The plan is a pure function of the job's kind and params, so a worker picking up any step of a
 job finds the same next step.
@@ -25,6 +27,7 @@ from m3tr_core.pipeline.events import store_events
 from m3tr_core.pipeline.jobs import JobView
 from m3tr_core.pipeline.media import store_media
 from m3tr_core.pipeline.predict import predict
+from m3tr_core.pipeline.rebuild import rebuild_bank
 from m3tr_core.pipeline.temporal import embed_temporal
 from m3tr_core.pipeline.vectors import upsert_vectors
 
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 INGEST = "ingest"
 INGEST_EVENTS = "ingest_events"
 PREDICT = "predict"
+REBUILD_BANK = "rebuild_bank"
 
 STEPS = (
     "store_media",
@@ -66,6 +70,8 @@ def plan_steps(kind: str, params: Mapping[str, Any]) -> list[str]:
         return ["store_events", "embed_temporal", "upsert_vectors", "predict"]
     if kind == PREDICT:
         return ["predict"]
+    if kind == REBUILD_BANK:
+        return ["rebuild_bank"]
     raise PlanError(f"no pipeline plan for job kind {kind!r}")
 
 
@@ -99,6 +105,7 @@ _RUNNERS: dict[str, Callable[[PipelineContext, JobView], object]] = {
     "embed_temporal": lambda ctx, job: embed_temporal(ctx, _video(job)),
     "upsert_vectors": lambda ctx, job: upsert_vectors(ctx, _video(job)),
     "predict": lambda ctx, job: predict(ctx, _video(job)),
+    "rebuild_bank": lambda ctx, job: rebuild_bank(ctx, make_live=job.params.get("make_live", True)),
 }
 
 

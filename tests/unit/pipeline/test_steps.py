@@ -157,3 +157,21 @@ def test_weighted_quantiles_and_neighbour_forecast() -> None:
     assert method == "neighbours"
     assert fc["like"]["lo"] >= 50 and fc["like"]["median"] > 50  # never below what is observed
     assert fc["share"] == {"median": 2.0, "lo": 2.0, "hi": 2.0}
+
+
+def test_rebuild_bank_makes_a_new_live_bank_with_every_video(
+    ctx: PipelineContext, corpus: dict[str, int]
+) -> None:
+    from m3tr_core.pipeline.rebuild import rebuild_bank
+
+    old = live_bank(ctx.session_factory)
+    info = rebuild_bank(ctx)
+    assert info.is_live and info.id != old.id
+    assert info.encoder_profile == old.encoder_profile
+    store = ctx.store()
+    assert store.count(info.collection) == store.count(old.collection)
+    ids = list(corpus.values())
+    a, _ = store.get_vectors(old.collection, ids, SEMANTIC)
+    b, _ = store.get_vectors(info.collection, ids, SEMANTIC)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert not live_bank(ctx.session_factory).id == old.id
