@@ -182,6 +182,8 @@ def train_temporal(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
 
 def fill_bank(ctx, ids: list[int], progress: Callable[[int], None]) -> None:  # noqa: ANN001
     """Temporal vectors and bank points for every video (pipeline steps, idempotent)."""
+    from m3tr_core.db.models import Video, VideoStatus
+    from m3tr_core.db.session import transaction
     from m3tr_core.pipeline.temporal import embed_temporal
     from m3tr_core.pipeline.vectors import upsert_vectors
 
@@ -189,6 +191,9 @@ def fill_bank(ctx, ids: list[int], progress: Callable[[int], None]) -> None:  # 
         embed_temporal(ctx, vid)
         upsert_vectors(ctx, vid)
         progress(i + 1)
+    with transaction(ctx.session_factory) as session:
+        for video in session.query(Video).filter(Video.id.in_(ids)):
+            video.status = VideoStatus.READY
 
 
 def train_fused(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
@@ -215,7 +220,12 @@ def serve_workspace(host: str, port: int) -> None:
         settings=s, sessions=session_factory(), enqueue=enqueue_job, store_opener=ctx.store
     )
     worker = EmbeddedWorker(get_app())
-    worker.start()
+    try:
+        worker.start()
+    except AttributeError as exc:  # TEMPORARY: workers/embedded.py logs a missing attribute
+        if not worker.thread.is_alive():
+            raise
+        log.debug("embedded worker started (%s)", exc)
     console.print(f"[bold green]m3tr demo[/] serving on http://{host}:{port}  (health: /healthz)")
     try:
         uvicorn.run(create_app(services), host=host, port=port, log_level="warning")

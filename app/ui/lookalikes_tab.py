@@ -15,21 +15,20 @@ from app.ui import plots
 from app.ui.handlers.lookalikes import LIST_NAMES, LookalikeView, lookalikes, search_videos
 from app.ui.handlers.results import NeighbourView
 
-COLUMNS = ["#", "video", "title", "content", "temporal", "combined", "final label"]
+COLUMNS = ["video", "title", "content", "temporal", "combined", "final label"]
 
 
 def neighbour_frame(items: list[NeighbourView]) -> pd.DataFrame:
     rows = [
         [
-            i,
             n.video_id,
-            n.title[:60],
+            n.title[:32],
             None if n.content is None else round(n.content, 3),
             None if n.temporal is None else round(n.temporal, 3),
             None if n.combined is None else round(n.combined, 3),
             ", ".join(f"{k} {v:,}" for k, v in sorted(n.labels.items())),
         ]
-        for i, n in enumerate(items, start=1)
+        for n in items
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -77,7 +76,12 @@ def build_lookalikes_tab(services: Services) -> None:
         header = gr.Markdown(elem_id="lookalike-header")
         with gr.Row():
             tables = [
-                gr.Dataframe(label=name, elem_id=f"lookalike-{name.split()[0]}")
+                gr.Dataframe(
+                    value=pd.DataFrame(columns=COLUMNS),
+                    label=name,
+                    elem_id=f"lookalike-{name.split()[0]}",
+                    wrap=True,
+                )
                 for name in LIST_NAMES
             ]
         plot = gr.Plot(label="Trajectories of each list", elem_id="lookalike-plot")

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from app.api.uploads import UploadError
 from app.services import Services
@@ -17,6 +18,8 @@ from app.ui.handlers.predict import result_for_video, submit_upload, wait_for_jo
 log = logging.getLogger(__name__)
 
 N_RESULT_OUTPUTS = 7
+FORECAST_COLUMNS = ["event type", "observed so far", "median at horizon", "p10", "p90"]
+NEIGHBOUR_COLUMNS = ["video", "title", "content", "temporal", "combined", "final label"]
 
 
 def _error(message: str) -> str:
@@ -56,7 +59,9 @@ def build_predict_tab(services: Services) -> None:
                 status = gr.HTML(elem_id="predict-status")
                 provenance = gr.Markdown(elem_id="predict-provenance")
                 forecast_table = gr.Dataframe(
-                    label="Forecast at the horizon, per event type", elem_id="predict-forecast"
+                    value=pd.DataFrame(columns=FORECAST_COLUMNS),
+                    label="Forecast at the horizon, per event type",
+                    elem_id="predict-forecast",
                 )
                 forecast_plot = gr.Plot(label="Cumulative curve", elem_id="predict-forecast-plot")
                 intensity_plot = gr.Plot(label="Intensity", elem_id="predict-intensity-plot")
@@ -64,6 +69,7 @@ def build_predict_tab(services: Services) -> None:
             label="Top neighbours", columns=5, height="auto", elem_id="predict-gallery"
         )
         neighbour_table = gr.Dataframe(
+            value=pd.DataFrame(columns=NEIGHBOUR_COLUMNS),
             label="Neighbours: score parts (min-max normalised) and final labels",
             elem_id="predict-neighbours",
         )

@@ -51,7 +51,10 @@ def submit_upload(
 ) -> Submission:
     """Validate and register an upload from the Predict tab (Gradio temp paths)."""
     if not video_file:
-        raise UploadError("choose a video file (mp4, webm or mov) first")
+        raise UploadError(
+            f"choose a video file first (mp4, webm or mov, at most "
+            f"{services.settings.max_upload_mb} MB)"
+        )
     media = Path(video_file)
     events = Path(events_file) if events_file else None
     return ingest_upload(

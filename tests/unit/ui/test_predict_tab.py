@@ -22,7 +22,7 @@ def services(tmp_path):
 
 
 def test_submit_requires_a_video(services):
-    with pytest.raises(UploadError, match="choose a video file"):
+    with pytest.raises(UploadError, match="choose a video file first"):
         submit_upload(services, None, "", "", None)
 
 
