@@ -100,13 +100,14 @@ def _bench_store(
     batch: int,
     prefetch_n: int,
     ivfpq_min_size: int,
+    use_filter: bool = True,
 ) -> dict[str, Any]:
     gc.collect()
     rss0 = _rss_mb()
     store = _open(name, ivfpq_min_size)
     build_s = _build(store, sem, tem, matured)
     mem_mb = _rss_mb() - rss0
-    flt = Filter(matured_only=True)
+    flt = Filter(matured_only=True) if use_filter else None
     index = "exact scan"
     if isinstance(store, FaissStore):
         index = store.index_kind(COLLECTION, "semantic")
@@ -145,6 +146,7 @@ def _bench_store(
         "recall_at_10": round(recall_at(got, truth[:n_single]), 4),
         "n_queries": n_single,
         "prefetch_n": prefetch_n,
+        "filter": "matured_only" if use_filter else None,
     }
 
 
@@ -159,6 +161,9 @@ def retrieval(
     qdrant_max: int = typer.Option(100_000, help="Skip Qdrant local above this bank size."),
     qdrant_queries: int = typer.Option(50, min=1, help="Queries (single and batched) for Qdrant."),
     threads: int = typer.Option(1, min=1, help="BLAS/OpenMP threads (1: one core per query)."),
+    use_filter: bool = typer.Option(
+        True, "--filter/--no-filter", help="Service filter (matured only, 95% of the bank)."
+    ),
     seed: int = typer.Option(0),
 ) -> None:
     """Eq. 3 top-10 latency, recall@10, build time and memory for each store and bank size."""
@@ -177,8 +182,9 @@ def retrieval(
         n_q = max(queries, batch)
         sem, tem, qs, qt = clustered_vectors(n, spec, seed=seed, n_queries=n_q)
         matured = np.random.default_rng(seed + 1).random(n) < 0.95
+        allowed = matured if use_filter else np.ones(n, dtype=bool)
         t0 = time.perf_counter()
-        truth = exact_eq3_top(sem, tem, np.ones(n, bool), np.arange(n), qs, qt, matured, 10)
+        truth = exact_eq3_top(sem, tem, np.ones(n, bool), np.arange(n), qs, qt, allowed, 10)
         exact_ms = (time.perf_counter() - t0) * 1e3 / n_q
         floor_ms = n * (spec.semantic_dim + spec.temporal_dim) * 4 / (bw["matvec_gbs"] * 1e9) * 1e3
         print(
@@ -204,6 +210,7 @@ def retrieval(
                 batch=batch,
                 prefetch_n=prefetch_n,
                 ivfpq_min_size=ivfpq_min_size,
+                use_filter=use_filter,
             )
             row["exact_scan_floor_ms"] = round(floor_ms, 2)
             results.append(row)

@@ -2,7 +2,8 @@
 
 Vectors come from callables so this module does not depend on how they are made:
 ``semantic(videos) -> list[(d_R,) | None]`` (e.g. R from the content feature store) and
-``temporal(video_ids) -> list[(d_s,) | None]`` (the MHP signature, or the event-bin stand-in).
+``temporal(video_ids) -> list[(d_s,) | None]`` (the MHP signature, or the event-bin stand-in;
+``app/cli/bank.py`` wires both to the content and pipeline stores).
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from m3tr_core.db.models import Label, Video
-from m3tr_core.db.repository import load_events
 from m3tr_core.retrieval.bank import BankItem
-from m3tr_core.retrieval.standin_temporal import event_bin_signature
 
 logger = logging.getLogger(__name__)
 
@@ -96,23 +95,3 @@ def iter_bank_items(
                 if sig is None:
                     report.no_temporal += 1
                 yield BankItem(video.id, r, sig, video_payload(video, labels[video.id]))
-
-
-def event_bin_temporal(
-    factory: sessionmaker[Session], vocab: Sequence[str], obs_window_s: float, dim: int = 64
-) -> TemporalFn:
-    """A ``TemporalFn`` computing the event-bin stand-in signature from the events table."""
-
-    def _fn(video_ids: Sequence[int]) -> list[np.ndarray | None]:
-        with factory() as s:
-            events = load_events(s, video_ids)
-        out: list[np.ndarray | None] = []
-        for vid in video_ids:
-            if vid not in events:
-                out.append(None)
-                continue
-            t, types = events[vid]
-            out.append(event_bin_signature(t, types, vocab, obs_window_s, dim))
-        return out
-
-    return _fn
