@@ -203,35 +203,12 @@ def train_fused(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
 
 
 def serve_workspace(host: str, port: int) -> None:
-    """The web app with an embedded worker sharing this process's pipeline context."""
-    import uvicorn
+    """``m3tr serve`` on the demo workspace: the web app and an embedded worker in this process,
+    sharing the pipeline context (and vector store) the build used."""
+    from app.cli.service import serve
 
-    from app.cli.common import session_factory, settings
-    from app.services import Services
-    from app.web import create_app
-    from workers.celery_app import get_app
-    from workers.context import get_context
-    from workers.embedded import EmbeddedWorker
-    from workers.enqueue import enqueue_job
-
-    s = settings()
-    ctx = get_context()
-    services = Services(
-        settings=s, sessions=session_factory(), enqueue=enqueue_job, store_opener=ctx.store
-    )
-    worker = EmbeddedWorker(get_app())
-    try:
-        worker.start()
-    except AttributeError as exc:  # TEMPORARY: workers/embedded.py logs a missing attribute
-        if not worker.thread.is_alive():
-            raise
-        log.debug("embedded worker started (%s)", exc)
     console.print(f"[bold green]m3tr demo[/] serving on http://{host}:{port}  (health: /healthz)")
-    try:
-        uvicorn.run(create_app(services), host=host, port=port, log_level="warning")
-    finally:
-        worker.stop()
-        ctx.close()
+    serve(host=host, port=port, with_worker=None, concurrency=1)
 
 
 def demo(

@@ -87,10 +87,10 @@ def forecast_figure(
 
 
 def intensity_figure(intensity: Mapping[str, Any] | None, horizon_s: float) -> Figure:
-    """The intensity split: Hawkes part (mu + excitation) and the Mamba correction f(h(t)).
+    """The intensity split: the classical Hawkes part and what the Mamba correction adds.
 
-    intensity: ``t`` (G,), ``hawkes`` (G,) or (G, K), ``correction`` same shape, optional
-    ``total`` (G,) or (G, K) (lambda after softplus); per-type arrays are summed over K.
+    intensity: ``t`` (G,) seconds, ``hawkes`` (G,) or (G, K), ``correction`` same shape,
+    optional ``total`` (lambda); per-type arrays are summed over K.
     """
     fig, ax = _subplots(figsize=(7.5, 3.2), layout="constrained")
     if not intensity or not intensity.get("t"):
@@ -114,14 +114,14 @@ def intensity_figure(intensity: Mapping[str, Any] | None, horizon_s: float) -> F
 
     hawkes, corr, total = _sum("hawkes"), _sum("correction"), _sum("total")
     if hawkes is not None:
-        ax.plot(t, hawkes, color=TARGET_COLOUR, lw=1.8, label="Hawkes part (mu + excitation)")
+        ax.plot(t, hawkes, color=TARGET_COLOUR, lw=1.8, label="Hawkes part")
     if corr is not None:
-        ax.plot(t, corr, color=NEIGHBOUR_COLOUR, lw=1.8, label="Mamba correction f(h(t))")
+        ax.plot(t, corr, color=NEIGHBOUR_COLOUR, lw=1.8, label="Mamba correction")
     if total is not None:
-        ax.plot(t, total, color="black", lw=1, ls="--", label="intensity lambda(t)")
+        ax.plot(t, total, color="black", lw=1, ls="--", label="intensity (total)")
     ax.axhline(0, color="grey", lw=0.8)
     _time_axis(ax, horizon_s)
-    ax.set_ylabel("pre-activation / events per s")
+    ax.set_ylabel("events per time unit")
     ax.set_title("Intensity: Hawkes part and Mamba correction")
     ax.legend(loc="upper right", fontsize=8)
     return fig

@@ -90,37 +90,69 @@ def _headline(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def evaluation_table(metrics: Mapping[str, Any] | None) -> pd.DataFrame:
-    """M3TR against baselines and ablations, one row per method.
+_METRIC_KEYS = {
+    "nmse": "nMSE",
+    "src": "SRC",
+    "plcc": "PLCC",
+    "mae": "MAE",
+    "coverage": "coverage",
+}
 
-    Accepts the shapes evaluation writes into ``model_versions.metrics``: a list of row dicts
-    (with a ``method`` key) under ``evaluation``/``table``/``rows``, or ``{method: {metric: x}}``
-    under ``evaluation``/``methods``; otherwise the top-level metrics as the single M3TR row.
+
+def _metric_row(method: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """One method's scalar metrics, names normalised (``nmse`` -> ``nMSE``), nested parts dropped."""
+    row: dict[str, Any] = {"method": method}
+    for key, value in values.items():
+        if key in ("method", "name", "model") or not isinstance(value, int | float | str):
+            continue
+        if isinstance(value, bool):
+            continue
+        row[_METRIC_KEYS.get(str(key).lower(), str(key))] = value
+    return row
+
+
+def evaluation_table(metrics: Mapping[str, Any] | None) -> pd.DataFrame:
+    """M3TR against baselines and ablations, one row per method, best nMSE first.
+
+    Accepts the shapes evaluation writes into ``model_versions.metrics``: an evaluation report
+    (``{"methods": {name: {"nmse": .., "src": .., ...}}}``, as in report.json), a list of row
+    dicts (with a ``method`` key) under ``evaluation``/``table``/``rows``, or ``{method:
+    {metric: x}}`` under ``evaluation``/``comparison``; otherwise the top-level metrics as the
+    single M3TR row.
     """
+    empty = pd.DataFrame(columns=["method", *METRIC_ORDER])
     if not metrics:
-        return pd.DataFrame(columns=["method", *METRIC_ORDER])
-    for key in ("evaluation", "table", "rows", "methods", "comparison"):
-        block = metrics.get(key)
-        if isinstance(block, list) and block and all(isinstance(r, dict) for r in block):
-            rows = [dict(r) for r in block]
+        return empty
+    rows: list[dict[str, Any]] = []
+    sources = [metrics, *(v for v in metrics.values() if isinstance(v, Mapping))]
+    for source in sources:
+        for key in ("methods", "evaluation", "comparison", "table", "rows"):
+            block = source.get(key)
+            if isinstance(block, list) and block and all(isinstance(r, dict) for r in block):
+                rows = [
+                    _metric_row(str(r.get("method", r.get("name", r.get("model", "?")))), r)
+                    for r in block
+                ]
+            elif (
+                isinstance(block, Mapping)
+                and block
+                and all(isinstance(v, Mapping) for v in block.values())
+            ):
+                rows = [_metric_row(str(name), vals) for name, vals in block.items()]
+            if rows:
+                break
+        if rows:
             break
-        if isinstance(block, dict) and block and all(isinstance(v, dict) for v in block.values()):
-            rows = [{"method": name, **vals} for name, vals in block.items()]
-            break
-    else:
-        head = _headline(metrics)
-        rows = [{"method": "m3tr", **head}] if head else []
-    for r in rows:
-        if "method" not in r:
-            r["method"] = r.pop("name", r.pop("model", "?"))
-    cols = ["method", *[m for m in METRIC_ORDER if any(m in r for r in rows)]]
-    cols += [k for r in rows for k in r if k not in cols and isinstance(r[k], int | float | str)]
-    cols = list(dict.fromkeys(cols))
+    if not rows:
+        head = _metric_row("m3tr", {k: v for k, v in metrics.items() if k.lower() in _METRIC_KEYS})
+        rows = [head] if len(head) > 1 else []
+    if not rows:
+        return empty
     df = pd.DataFrame(rows)
-    for c in cols:
-        if c not in df:
-            df[c] = None
-    df = df[cols]
+    first = ["method", *[m for m in (*METRIC_ORDER, "coverage") if m in df.columns]]
+    df = df[first + [c for c in df.columns if c not in first]]
+    if "nMSE" in df.columns:
+        df = df.sort_values("nMSE", kind="stable", na_position="last").reset_index(drop=True)
     return df.round(4)
 
 

@@ -189,7 +189,7 @@ def load_prediction(services: Services, video_id: int) -> PredictionView | None:
         model = session.get(ModelVersion, pred.model_version_id) if pred.model_version_id else None
         bank = session.get(BankVersion, pred.bank_version_id) if pred.bank_version_id else None
         traj = dict(pred.trajectory or {})
-        intensity = traj.pop("intensity", None)
+        intensity = extract_intensity(traj)
         reason = traj.pop("retrieval_reason", None)
         return PredictionView(
             video_id=video_id,
@@ -213,6 +213,60 @@ def load_prediction(services: Services, video_id: int) -> PredictionView | None:
             model_version=model.name if model else None,
             bank_version=bank.collection if bank else None,
         )
+
+
+_INTENSITY_KEYS = {
+    "t": ("t", "grid_s", "intensity_t", "intensity_grid_s"),
+    "hawkes": ("hawkes", "intensity_hawkes"),
+    "correction": ("correction", "intensity_correction"),
+    "total": ("total", "intensity_total"),
+}
+
+
+def _oriented(values: Any, n_t: int) -> np.ndarray | None:
+    """Values as (G,) or (G, K) float64; (K, G) input is transposed. None when unusable."""
+    if values is None:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 1 and arr.shape[0] == n_t:
+        return arr  # (G,)
+    if arr.ndim == 2 and arr.shape[0] == n_t:
+        return arr  # (G, K)
+    if arr.ndim == 2 and arr.shape[1] == n_t:
+        return arr.T  # (K, G) -> (G, K)
+    return None
+
+
+def extract_intensity(trajectory: dict[str, Any]) -> dict[str, Any] | None:
+    """The intensity split stored with a prediction, normalised to ``t`` (G,) seconds and
+    ``hawkes``/``correction``/``total`` as (G,) or (G, K); None when none was stored.
+
+    Looks for an ``intensity`` block in the trajectory (keys ``t``/``grid_s``, ``hawkes``,
+    ``correction``, ``total``), or ``intensity_*`` keys beside the curve.
+    """
+    block = trajectory.get("intensity")
+    if not isinstance(block, dict):
+        block = {k: v for k, v in trajectory.items() if k.startswith("intensity_")}
+        if block and not any(k in block for k in _INTENSITY_KEYS["t"]):
+            block["t"] = trajectory.get("t")
+    if not block:
+        return None
+    found = {
+        name: next((block[k] for k in keys if block.get(k) is not None), None)
+        for name, keys in _INTENSITY_KEYS.items()
+    }
+    if found["t"] is None:
+        return None
+    t = np.asarray(found["t"], dtype=np.float64)  # (G,)
+    out: dict[str, Any] = {"t": t.tolist()}
+    for name in ("hawkes", "correction", "total"):
+        arr = _oriented(found[name], t.shape[0])
+        if arr is not None:
+            out[name] = arr.tolist()
+    if "correction" not in out and "hawkes" in out and "total" in out:
+        diff = np.asarray(out["total"]) - np.asarray(out["hawkes"])
+        out["correction"] = diff.tolist()
+    return out if len(out) > 1 else None
 
 
 def thumbnail_path(services: Services, video_id: int, media_path: str | None) -> Path | None:

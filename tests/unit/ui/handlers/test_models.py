@@ -60,3 +60,21 @@ def test_alpha_under_mhp_block(tmp_path, key):
     add_model(services, "m", **{key: {"mhp": {"alpha": np.eye(3).tolist()}}})
     a, types = excitation_matrix(active_model(services))
     assert a.shape == (3, 3) and types == ["type 0", "type 1", "type 2"]
+
+
+def test_evaluation_table_from_an_evaluation_report():
+    report = {
+        "dataset": "demo",
+        "methods": {
+            "m3tr": {"nmse": 0.31, "src": 0.82, "plcc": 0.8, "mae": 0.5, "coverage": 0.79,
+                     "std": {"nmse": 0.01}, "per_type": {"like": {"nmse": 0.3}}},
+            "hawkes": {"nmse": 0.52, "src": 0.7, "plcc": 0.66, "mae": 0.8, "coverage": 0.7,
+                       "std": {"nmse": 0.02}, "per_type": {}},
+            "content only": {"nmse": 0.9, "src": 0.3, "plcc": 0.31, "mae": 1.2, "coverage": 0.6,
+                             "std": {}, "per_type": {}},
+        },
+    }  # fmt: skip
+    t = evaluation_table({"evaluation_report": report})
+    assert t.columns.tolist()[:6] == ["method", "nMSE", "SRC", "PLCC", "MAE", "coverage"]
+    assert t["method"].tolist() == ["m3tr", "hawkes", "content only"]
+    assert "std" not in t.columns and "per_type" not in t.columns

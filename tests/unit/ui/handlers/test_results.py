@@ -84,3 +84,29 @@ def test_thumbnail_is_made_once_and_cached(services, tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"nope")
     assert thumbnail_path(services, 9, str(bad)) is None
+
+
+def test_extract_intensity_from_either_layout():
+    from app.ui.handlers.results import extract_intensity
+
+    block = {"intensity": {"grid_s": [0, 10, 20], "hawkes": [[1, 2, 3], [4, 5, 6]],
+                           "total": [[2, 2, 3], [4, 6, 6]]}}  # fmt: skip
+    out = extract_intensity(block)
+    assert out["t"] == [0, 10, 20]
+    assert np.asarray(out["hawkes"]).shape == (3, 2)  # (K, G) transposed to (G, K)
+    assert np.asarray(out["correction"]).tolist() == [[1, 0], [0, 1], [0, 0]]
+    flat = {"t": [0, 5], "median": [0, 1], "intensity_hawkes": [0.5, 0.4],
+            "intensity_correction": [0.1, -0.1]}  # fmt: skip
+    assert extract_intensity(flat) == {"t": [0, 5], "hawkes": [0.5, 0.4], "correction": [0.1, -0.1]}
+    assert extract_intensity({"t": [0, 1], "median": [0, 1]}) is None
+
+
+def test_prediction_with_intensity_is_drawn(services):
+    target = add_video(services, "with intensity", [1, 2])
+    traj = {"t": [0.0, 3600.0], "median": [0, 2], "lo": [0, 2], "hi": [0, 2],
+            "intensity": {"t": [0, 100, 200], "hawkes": [1, 0.5, 0.2],
+                          "correction": [0.1, 0.3, -0.1]}}  # fmt: skip
+    add_prediction(services, target, [], trajectory=traj)
+    view = load_prediction(services, target)
+    assert view.intensity["correction"] == [0.1, 0.3, -0.1]
+    assert "intensity" not in view.trajectory or isinstance(view.trajectory["intensity"], dict)
