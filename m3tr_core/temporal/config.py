@@ -90,6 +90,9 @@ class TrainConfig:
         n_mc: Monte-Carlo points per inter-event interval for the compensator.
         seed: for batching order and Monte-Carlo draws.
         clip: gradient-norm clip.
+        warm_start: first fit a classical Hawkes (closed-form likelihood, L-BFGS) and start
+            the MHP's Hawkes part from it (mu through the inverse softplus); the correction
+            starts at zero, so training starts from the classical model.
     """
 
     epochs: int = 3
@@ -99,4 +102,5 @@ class TrainConfig:
     n_mc: int = 2
     seed: int = 0
     clip: float = 5.0
+    warm_start: bool = True
     extra: dict[str, Any] = field(default_factory=dict)

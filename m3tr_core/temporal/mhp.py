@@ -44,11 +44,13 @@ class IntensityParts:
     hawkes: Tensor
     correction: Tensor
     total: Tensor
+    linked: bool = True
 
     @property
     def hawkes_only(self) -> Tensor:
-        """softplus(hawkes): the intensity without the correction (Figure 8's dashed line)."""
-        return F.softplus(self.hawkes)
+        """The intensity without the correction (Figure 8's dashed line): softplus(hawkes),
+        or ``hawkes`` itself for identity-link models (``linked=False``)."""
+        return F.softplus(self.hawkes) if self.linked else self.hawkes
 
 
 @dataclass
@@ -123,6 +125,10 @@ class MHP(nn.Module):
         hawkes = self.hawkes.mu + h_part
         corr = self.correction(self.context.readout(hist.context, idx, tau))  # (B, Q, K)
         return IntensityParts(hawkes, corr, F.softplus(hawkes + corr))
+
+    def intensity_parts(self, batch: EventBatch, query: Tensor) -> IntensityParts:
+        """Intensity parts (B, Q, K) at ``query`` (B, Q) given the events of ``batch``."""
+        return self.intensity(self.encode(batch), query)
 
     def loglik(
         self, batch: EventBatch, n_mc: int = 1, generator: torch.Generator | None = None

@@ -57,6 +57,11 @@ class ClassicalHawkes(nn.Module):
         h, _ = self.hawkes.excitation(states[rows, idx], tau)
         return self.hawkes.mu + h
 
+    def intensity_parts(self, batch: EventBatch, query: Tensor) -> IntensityParts:
+        """(B, Q, K) intensity at ``query`` (B, Q); the correction part is zero."""
+        lam = self.intensity_at(batch, self.hawkes.states(batch), query)
+        return IntensityParts(lam, torch.zeros_like(lam), lam, linked=False)
+
     def loglik(self, batch: EventBatch, **_: object) -> LogLikelihood:
         """Exact log-likelihood (closed-form compensator)."""
         k = self.n_types
@@ -100,7 +105,7 @@ class ClassicalHawkes(nn.Module):
     def sim_intensity(self, state: HawkesState, t: Tensor) -> IntensityParts:
         h, _ = self.hawkes.excitation(state.hawkes, (t - state.t_last).clamp(min=0))
         lam = self.hawkes.mu + h  # (B, K)
-        return IntensityParts(lam, torch.zeros_like(lam), lam)
+        return IntensityParts(lam, torch.zeros_like(lam), lam, linked=False)
 
     def sim_bound(self, state: HawkesState, t: Tensor) -> Tensor:
         return self.sim_intensity(state, t).total.sum(-1)  # decays until the next event

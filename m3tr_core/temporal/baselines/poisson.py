@@ -38,6 +38,10 @@ class HomogeneousPoisson(nn.Module):
         exposure = batch.t_end.sum().clamp(min=1e-9)
         self.log_rate.copy_(torch.log(counts.float().clamp(min=0.5) / exposure))
 
+    def intensity_parts(self, batch: EventBatch, query: Tensor) -> IntensityParts:
+        lam = self.rate.expand(*query.shape, -1)  # (B, Q, K)
+        return IntensityParts(lam, torch.zeros_like(lam), lam, linked=False)
+
     def loglik(self, batch: EventBatch, **_: object) -> LogLikelihood:
         ev = batch.event_mask
         log_rate = self.log_rate[batch.types.clamp(max=self.n_types - 1)]  # (B, L+1)
@@ -55,7 +59,7 @@ class HomogeneousPoisson(nn.Module):
 
     def sim_intensity(self, state: PoissonState, t: Tensor) -> IntensityParts:
         lam = self.rate.expand(t.shape[0], -1)
-        return IntensityParts(lam, torch.zeros_like(lam), lam)
+        return IntensityParts(lam, torch.zeros_like(lam), lam, linked=False)
 
     def sim_append(
         self, state: PoissonState, t: Tensor, types: Tensor, accept: Tensor
