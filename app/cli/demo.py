@@ -164,6 +164,7 @@ def embed_content(ctx, progress: Callable[[int], None]) -> int:  # noqa: ANN001
         feature_store(ctx),
         content_pipeline(ctx),
         media_only=True,
+        decode_workers=2,
         progress=lambda done, total: progress(done),
     )
     for key, err in report.failed.items():

@@ -92,18 +92,11 @@ def intensity_figure(intensity: Mapping[str, Any] | None, horizon_s: float) -> F
     intensity: ``t`` (G,) seconds, ``hawkes`` (G,) or (G, K), ``correction`` same shape,
     optional ``total`` (lambda); per-type arrays are summed over K.
     """
-    fig, ax = _subplots(figsize=(7.5, 3.2), layout="constrained")
     if not intensity or not intensity.get("t"):
-        ax.text(
-            0.5,
-            0.5,
-            "no intensity available for this prediction",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
+        return message_figure(
+            "no intensity split stored for this prediction (needs an active temporal model)"
         )
-        ax.set_axis_off()
-        return fig
+    fig, ax = _subplots(figsize=(7.5, 3.2), layout="constrained")
     t = np.asarray(intensity["t"], dtype=np.float64) / HOUR  # (G,)
 
     def _sum(key: str) -> np.ndarray | None:

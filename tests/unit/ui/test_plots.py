@@ -37,7 +37,7 @@ def test_intensity_figure_sums_types_and_handles_missing():
     assert any(np.allclose(y, [3, 7, 11]) for y in ys)
     assert any(np.allclose(y, [0.1, -0.2, 0.3]) for y in ys)
     empty = plots.intensity_figure(None, H)
-    assert "no intensity" in empty.axes[0].texts[0].get_text()
+    assert "no intensity split" in empty.axes[0].texts[0].get_text()
 
 
 def test_neighbour_grid_one_panel_per_neighbour_shared_axes():
