@@ -1,0 +1,177 @@
+"""``m3tr temporal``: fit the Mamba-Hawkes Process on the event log in the database, forecast."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
+
+from app.cli.common import console, fail, session_factory, settings
+from m3tr_core.db.models import Event, ModelVersion
+from m3tr_core.db.session import transaction
+from m3tr_core.temporal import (
+    EventVocab,
+    MHPConfig,
+    MHPModel,
+    TrainConfig,
+    load_mhp,
+    load_sequences,
+    save_mhp,
+)
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _vocab(types: str | None, found: list[str], declared: tuple[str, ...]) -> EventVocab:
+    if types:
+        return EventVocab(tuple(t.strip() for t in types.split(",") if t.strip()))
+    ordered = [t for t in declared if t in found] + sorted(set(found) - set(declared))
+    if not ordered:
+        fail(
+            "no events in the database: import some first (m3tr dataset import / m3tr events import)"
+        )
+    return EventVocab(tuple(ordered))
+
+
+@app.command("fit")
+def fit(
+    name: str = typer.Option(..., "--name", help="model version name (unique)"),
+    window_h: float = typer.Option(24.0, help="events in [0, window) hours after publication"),
+    types: str | None = typer.Option(
+        None, help="event types, comma-separated (default: all found)"
+    ),
+    epochs: int = typer.Option(10, min=1),
+    batch_size: int = typer.Option(16, min=1),
+    lr: float = typer.Option(1e-2, min=0.0),
+    max_len: int = typer.Option(512, min=1, help="events kept per video"),
+    max_videos: int | None = typer.Option(None, min=1, help="train on at most this many videos"),
+    d_model: int = typer.Option(16, min=2),
+    d_state: int = typer.Option(4, min=1),
+    n_layers: int = typer.Option(1, min=1),
+    seed: int = typer.Option(0),
+    activate: bool = typer.Option(True, help="mark this version active for kind 'mhp'"),
+) -> None:
+    """Train the MHP on the events in the database and register a model version (kind 'mhp')."""
+    s = settings()
+    factory = session_factory()
+    with factory() as session:
+        if session.scalar(select(ModelVersion.id).where(ModelVersion.name == name)) is not None:
+            fail(f"model version {name!r} already exists: choose another --name")
+        found = [r[0] for r in session.execute(select(Event.type).distinct()).all()]
+        vocab = _vocab(types, found, tuple(s.event_types))
+        seqs = load_sequences(session, vocab, window_s=window_h * 3600.0)
+    if not seqs:
+        fail(f"no events of types {list(vocab.types)} within {window_h} h of publication")
+    if max_videos is not None:
+        seqs = seqs[:max_videos]
+    n_events = sum(len(q) for q in seqs)
+    console.print(f"training on {len(seqs)} videos, {n_events} events, types {list(vocab.types)}")
+    cfg = MHPConfig(
+        n_types=vocab.n_types,
+        type_names=vocab.types,
+        d_model=d_model,
+        d_state=d_state,
+        n_layers=n_layers,
+        dt_rank=max(1, d_model // 4),
+    )
+    model = MHPModel(cfg, max_len=max_len)
+    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_len=max_len, seed=seed)
+    with Progress(
+        TextColumn("[bold]fit[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("nll/event {task.fields[loss]:.4f}"), TimeElapsedColumn(), console=console,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("fit", total=None, loss=float("nan"))
+
+        def progress(step: int, total: int, loss: float) -> None:
+            bar.update(task, completed=step, total=total, loss=loss)
+
+        report = model.fit(seqs, train, progress)
+    directory = s.model_dir / name
+    if directory.exists():
+        fail(f"{directory} already exists: remove it or choose another --name")
+    checkpoint = save_mhp(model.module, directory)
+    metrics: dict[str, Any] = {
+        "train_nll_per_event": report.final_loss,
+        "steps": report.steps,
+        "n_videos": len(seqs),
+        "n_events": n_events,
+        "window_s": window_h * 3600.0,
+    }
+    try:
+        with transaction(factory) as session:
+            if activate:
+                for mv in session.scalars(select(ModelVersion).where(ModelVersion.kind == "mhp")):
+                    mv.is_active = False
+            session.add(
+                ModelVersion(
+                    name=name,
+                    kind="mhp",
+                    config={
+                        "mhp": cfg.to_dict(),
+                        "train": {k: v for k, v in vars(train).items() if k != "extra"},
+                    },
+                    metrics=metrics,
+                    checkpoint_path=str(checkpoint.parent),
+                    is_active=activate,
+                )
+            )
+    except Exception:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    console.print(f"saved model version [bold]{name}[/] at {checkpoint.parent}")
+    typer.echo(json.dumps({"name": name, "checkpoint": str(checkpoint.parent), **metrics}))
+
+
+@app.command("forecast")
+def forecast_cmd(
+    video_id: int = typer.Argument(..., help="video id in the database"),
+    model_name: str | None = typer.Option(
+        None, "--model", help="model version (default: active mhp)"
+    ),
+    t_obs_h: float = typer.Option(1.0, help="observation window, hours"),
+    horizon_h: float = typer.Option(168.0, help="horizon, hours"),
+    n_paths: int = typer.Option(200, min=1),
+    seed: int = typer.Option(0),
+) -> None:
+    """Forecast a video's counts at the horizon from its events in [0, t_obs]; prints JSON."""
+    factory = session_factory()
+    with factory() as session:
+        stmt = select(ModelVersion).where(ModelVersion.kind == "mhp")
+        stmt = (
+            stmt.where(ModelVersion.name == model_name)
+            if model_name
+            else stmt.where(ModelVersion.is_active)
+        )
+        mv = session.scalars(stmt.order_by(ModelVersion.id.desc())).first()
+        if mv is None or not mv.checkpoint_path:
+            fail(f"no MHP model version {model_name or '(active)'}: run m3tr temporal fit first")
+        mhp = load_mhp(mv.checkpoint_path)
+        vocab = EventVocab(mhp.config.type_names)
+        seqs = load_sequences(session, vocab, video_ids=[video_id], window_s=t_obs_h * 3600.0)
+    from m3tr_core.temporal import EventSequence
+
+    seq = seqs[0] if seqs else EventSequence([], [], t_obs_h * 3600.0, video_id)
+    wrapper = MHPModel(mhp.config)
+    wrapper.module = mhp
+    fc = wrapper.forecast(seq, t_obs_h * 3600.0, horizon_h * 3600.0, n_paths=n_paths, seed=seed)
+    out = {
+        "video_id": video_id,
+        "model": mv.name,
+        "cold_start": fc.cold_start,
+        "observed": dict(zip(fc.type_names, fc.observed_counts.tolist(), strict=True)),
+        "final": {
+            name: dict(
+                zip(
+                    [f"q{int(q * 100)}" for q in fc.quantile_levels],
+                    fc.final_quantiles[:, k].tolist(),
+                    strict=True,
+                )
+            )
+            for k, name in enumerate(fc.type_names)
+        },
+    }
+    typer.echo(json.dumps(out))
