@@ -14,6 +14,7 @@ from app.ui.handlers.models import (
     evaluation_table,
     excitation_matrix,
     model_versions,
+    temporal_model,
 )
 
 
@@ -25,10 +26,15 @@ def model_panel(services: Services) -> tuple[Any, ...]:
     else:
         header = f"### Active model: `{model.name}` ({model.kind})"
     alpha = excitation_matrix(model)
+    mhp = temporal_model(services)
+    if alpha is None and mhp is not None:
+        alpha = excitation_matrix(mhp)
+    if mhp is not None:
+        header += f"  \nTemporal model (MHP): `{mhp.name}`{' (active)' if mhp.is_active else ''}"
     fig = (
         plots.alpha_heatmap(*alpha)
         if alpha is not None
-        else plots.message_figure("no excitation matrix recorded for this model")
+        else plots.message_figure("no trained temporal model yet: no excitation matrix")
     )
     return (
         model_versions(services),

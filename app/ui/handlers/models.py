@@ -156,13 +156,20 @@ def evaluation_table(metrics: Mapping[str, Any] | None) -> pd.DataFrame:
     return df.round(4)
 
 
-def excitation_matrix(model: ModelVersion | None) -> tuple[np.ndarray, list[str]] | None:
-    """The learned alpha (K, K) and its event types, read from the model version's record.
+def temporal_model(services: Services) -> ModelVersion | None:
+    """The active temporal (kind ``mhp``) model version, else the newest one."""
+    with services.sessions() as session:
+        rows = list(
+            session.scalars(
+                select(ModelVersion)
+                .where(ModelVersion.kind == "mhp")
+                .order_by(ModelVersion.is_active.desc(), ModelVersion.id.desc())
+            )
+        )
+    return rows[0] if rows else None
 
-    Looks in ``metrics`` then ``config`` for ``alpha`` (K x K list) and ``event_types``.
-    """
-    if model is None:
-        return None
+
+def _recorded_alpha(model: ModelVersion) -> tuple[np.ndarray, list[str]] | None:
     for source in (model.metrics or {}, model.config or {}):
         alpha = source.get("alpha")
         if alpha is None and isinstance(source.get("mhp"), dict):
@@ -178,3 +185,37 @@ def excitation_matrix(model: ModelVersion | None) -> tuple[np.ndarray, list[str]
             types = [f"type {i}" for i in range(a.shape[0])]
         return a, types
     return None
+
+
+def _checkpoint_alpha(model: ModelVersion) -> tuple[np.ndarray, list[str]] | None:
+    """alpha (K, K) of the MHP checkpoint the model version points at (temporal core)."""
+    if not model.checkpoint_path:
+        return None
+    from m3tr_core.temporal import load_mhp
+
+    try:
+        mhp = load_mhp(model.checkpoint_path)
+    except (FileNotFoundError, RuntimeError, ValueError, KeyError) as exc:
+        log.warning(
+            "model %s: cannot read alpha from %s: %s", model.name, model.checkpoint_path, exc
+        )
+        return None
+    a = mhp.hawkes.alpha.detach().cpu().numpy().astype(np.float64)  # (K, K)
+    names = list(getattr(mhp.config, "type_names", None) or [])
+    if len(names) != a.shape[0]:
+        names = [f"type {i}" for i in range(a.shape[0])]
+    return a, names
+
+
+def excitation_matrix(model: ModelVersion | None) -> tuple[np.ndarray, list[str]] | None:
+    """The learned alpha (K, K) and its event types for ``model``.
+
+    Read from the row (``alpha`` in ``metrics``/``config``, or under their ``mhp`` block), else
+    from the MHP checkpoint at ``checkpoint_path`` (models of kind ``mhp``).
+    """
+    if model is None:
+        return None
+    found = _recorded_alpha(model)
+    if found is None and model.kind == "mhp":
+        found = _checkpoint_alpha(model)
+    return found

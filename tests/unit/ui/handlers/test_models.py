@@ -78,3 +78,21 @@ def test_evaluation_table_from_an_evaluation_report():
     assert t.columns.tolist()[:6] == ["method", "nMSE", "SRC", "PLCC", "MAE", "coverage"]
     assert t["method"].tolist() == ["m3tr", "hawkes", "content only"]
     assert "std" not in t.columns and "per_type" not in t.columns
+
+
+def test_alpha_from_an_mhp_checkpoint(tmp_path):
+    import torch
+
+    from app.ui.handlers.models import temporal_model
+    from m3tr_core.temporal import MHP, MHPConfig, save_mhp
+
+    services, _ = make_services(tmp_path / "home")
+    mhp = MHP(MHPConfig(n_types=2, type_names=("like", "share"), d_model=8, d_state=2))
+    with torch.no_grad():
+        mhp.hawkes.alpha_raw.copy_(torch.tensor([[0.1, 0.2], [0.3, 0.4]]))
+    save_mhp(mhp, tmp_path / "mhp-1")
+    add_model(services, "mhp-1", kind="mhp", checkpoint_path=str(tmp_path / "mhp-1"))
+    model = temporal_model(services)
+    a, types = excitation_matrix(model)
+    assert types == ["like", "share"]
+    assert np.allclose(a, mhp.hawkes.alpha.detach().numpy())
