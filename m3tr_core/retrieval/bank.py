@@ -6,7 +6,9 @@ live one; ``set_live`` flips ``is_live`` in one transaction; the old bank stays 
 ``delete_bank``. Writes into an existing bank must come from the same encoder profile and model
 version (``BankError`` otherwise), so vectors of different models never mix.
 
-Vectors are L2-normalised on the way in (dot product = cosine). Eq. 3 is invariant to the
+Each bank has three named vectors: ``semantic`` (R), ``temporal`` (s) and ``joint``
+(concat(R, s), for Eq. 3's joint prefetch). Vectors are L2-normalised on the way in
+(dot product = cosine). Eq. 3 is invariant to the
 query's scale (min-max over candidates), so queries need no normalisation.
 """
 
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from m3tr_core.db.models import BankVersion
 from m3tr_core.db.session import transaction
-from m3tr_core.retrieval.similarity import SEMANTIC, TEMPORAL
+from m3tr_core.retrieval.similarity import JOINT, SEMANTIC, TEMPORAL, joint_vectors
 from m3tr_core.retrieval.store import VectorStore
 
 logger = logging.getLogger(__name__)
@@ -126,12 +128,11 @@ def _write(
             tem[i] = _normalise(item.temporal, item.video_id, TEMPORAL)
             has_t[i] = True
         payloads.append({**item.payload, "profile": profile})
+    vectors = {SEMANTIC: sem, TEMPORAL: tem}
+    if JOINT in dims:
+        vectors[JOINT] = joint_vectors(sem, tem, has_t)  # (n, d_R + d_s)
     store.upsert(
-        collection,
-        [it.video_id for it in batch],
-        {SEMANTIC: sem, TEMPORAL: tem},
-        payloads,
-        present={TEMPORAL: has_t},
+        collection, [it.video_id for it in batch], vectors, payloads, present={TEMPORAL: has_t}
     )
 
 
@@ -165,6 +166,7 @@ def build_bank(
     """
     if set(dims) != {SEMANTIC, TEMPORAL}:
         raise BankError(f"bank dims must name exactly {SEMANTIC!r} and {TEMPORAL!r}, got {dims}")
+    dims = {**dims, JOINT: dims[SEMANTIC] + dims[TEMPORAL]}  # see similarity: joint prefetch
     with transaction(factory) as s:
         row = BankVersion(
             collection=f"pending-{uuid.uuid4().hex}",

@@ -62,14 +62,16 @@ def prefetch_recall_curve(
     top_s: int = 10,
     query_rows: Sequence[int] | None = None,
     norm: str = "bank",
+    joint: bool = True,
 ) -> dict[int, float]:
     """Recall@S of prefetch-N retrieval vs exact Eq. 3, leave-one-out over bank members.
 
     semantic: (n, d_R); temporal: (n, d_s); has_temporal: (n,) bool. Each query is a bank
-    member with a temporal vector, retrieving from all the others. Returns {N: recall}.
+    member with a temporal vector, retrieving from all the others. ``joint``: store the joint
+    vector too (as banks do), enabling the joint prefetch. Returns {N: recall}.
     """
     from m3tr_core.retrieval.numpy_store import NumpyStore
-    from m3tr_core.retrieval.similarity import retrieve_batch
+    from m3tr_core.retrieval.similarity import joint_vectors, retrieve_batch
 
     n = semantic.shape[0]
     ids = np.arange(n)
@@ -77,15 +79,14 @@ def prefetch_recall_curve(
         query_rows if query_rows is not None else np.flatnonzero(has_temporal), dtype=np.int64
     )
     store = NumpyStore()
-    store.create_collection(
-        "recall", {"semantic": semantic.shape[1], "temporal": temporal.shape[1]}
-    )
+    dims = {"semantic": semantic.shape[1], "temporal": temporal.shape[1]}
+    vectors = {"semantic": semantic, "temporal": temporal}
+    if joint:
+        dims["joint"] = dims["semantic"] + dims["temporal"]
+        vectors["joint"] = joint_vectors(semantic, temporal, has_temporal)
+    store.create_collection("recall", dims)
     store.upsert(
-        "recall",
-        ids.tolist(),
-        {"semantic": semantic, "temporal": temporal},
-        [{} for _ in range(n)],
-        present={"temporal": has_temporal},
+        "recall", ids.tolist(), vectors, [{} for _ in range(n)], present={"temporal": has_temporal}
     )
     allowed = np.ones((rows.size, n), dtype=bool)  # (q, n): everything but the query itself
     allowed[np.arange(rows.size), rows] = False

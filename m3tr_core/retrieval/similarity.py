@@ -17,6 +17,15 @@ can do a per-query min-max), over one of two sets (``norm``):
   moves with N, so it agrees with the whole-bank Eq. 3 only as N approaches the bank size
   (on CED Weibo, recall@10 plateaus near 0.89: benchmarks/results/retrieval.md).
 
+Joint prefetch (``norm="bank"`` and a ``joint`` vector in the collection, as ``bank.build_bank``
+makes): prefetching each axis separately misses videos that are good on BOTH axes but top-N on
+neither (on 1M clustered vectors, recall@10 fell to 0.19 at N=100). Since
+sqrt(c'^2 + s'^2) <= c' + s' for c', s' >= 0, the linear proxy c' + s' = a.(R_j.R_q) +
+b.(s_j.s_q) + const, with a = 1/(c_max - c_min) and b = 1/(s_max - s_min) from the per-axis
+prefetch, upper-bounds Eq. 3 and is ONE inner product with the weighted query
+[a.R_q, b.s_q] over the ``joint`` vectors [R_j, s_j]. Its top-N joins the candidate union, and
+its N-th score is a second threshold for the certificate.
+
 Weighted form for the UI slider, w in [0, 1] (w = content weight):
 
     SS_w = sqrt(2) * sqrt( w * Norm(c)^2 + (1 - w) * Norm(s)^2 )
@@ -45,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 SEMANTIC = "semantic"
 TEMPORAL = "temporal"
+JOINT = "joint"  # concat(R, s) (s = 0 where absent): one inner-product search for the L1 proxy
 DEFAULT_TOP_S = 10
 # Prefetch per named vector: the smallest N whose recall@10 vs exact Eq. 3 over the whole bank
 # is >= 0.99 on ../shared/data (CED Weibo; `m3tr bench retrieval-prefetch`,
@@ -242,12 +252,81 @@ def retrieve_batch(
     if qt.shape[0] != nq:
         raise ValueError(f"{qt.shape[0]} temporal queries for {nq} semantic queries")
     tem = _prefetch(store, collection, TEMPORAL, qt, n, base, filters, extra, norm)
+    joint: list[_Joint | None] = [None] * nq
+    if norm == "bank" and JOINT in store.dims(collection):
+        joint = _joint_prefetch(
+            store, collection, qs, qt, sem, tem, n, base, filters, extra, weight
+        )
     return [
         _temporal_aware(
-            store, collection, qs[j], qt[j], sem[j], tem[j], filters[j], top_s, weight, norm
+            store,
+            collection,
+            qs[j],
+            qt[j],
+            sem[j],
+            tem[j],
+            filters[j],
+            top_s,
+            weight,
+            norm,
+            joint[j],
         )
         for j in range(nq)
     ]
+
+
+@dataclass
+class _Joint:
+    """Joint prefetch of one query: hits, and the proxy value of its N-th hit (the threshold)."""
+
+    hits: list[Hit]
+    threshold: float
+    covers_cold: bool  # True when the proxy also bounds videos without a trajectory (s_lo <= 0)
+
+
+def joint_vectors(semantic: np.ndarray, temporal: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(n, d_R + d_s) concat(R, s), s zeroed where ``present`` (n,) is False."""
+    tem = np.where(np.asarray(present, dtype=bool)[:, None], temporal, 0.0)  # (n, d_s)
+    return np.ascontiguousarray(np.concatenate([semantic, tem], axis=1), dtype=np.float32)
+
+
+def _axis_scale(pf: _Prefetch) -> tuple[float, float]:
+    """(1 / range, low) of one axis' bank bounds (range 0 -> scale 1)."""
+    lo = pf.lo if pf.lo is not None else 0.0
+    hi = pf.hi if pf.hi is not None else lo
+    return (1.0 / (hi - lo) if hi - lo > 1e-12 else 1.0), lo
+
+
+def _joint_prefetch(
+    store: VectorStore,
+    collection: str,
+    qs: np.ndarray,
+    qt: np.ndarray,
+    sem: list[_Prefetch],
+    tem: list[_Prefetch],
+    n: int,
+    base: Filter,
+    filters: list[Filter],
+    extra: int,
+    weight: float,
+) -> list[_Joint | None]:
+    """Top-n by the weighted linear proxy of Eq. 3, one batched search over ``joint``."""
+    wc, wt = np.sqrt(2.0 * weight), np.sqrt(2.0 * (1.0 - weight))
+    rows, offsets, t_lows = [], [], []
+    for j in range(qs.shape[0]):
+        (a, c_lo), (b, t_lo) = _axis_scale(sem[j]), _axis_scale(tem[j])
+        rows.append(np.concatenate([wc * a * qs[j], wt * b * qt[j]]))  # (d_R + d_s,)
+        offsets.append(wc * a * c_lo + wt * b * t_lo)
+        t_lows.append(t_lo)
+    jq = np.asarray(rows, dtype=np.float32)  # (q, d_R + d_s)
+    raw = store.search(collection, JOINT, jq, n + extra, base)
+    out: list[_Joint | None] = []
+    for j, hits in enumerate(raw):
+        kept = [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
+        exhausted = len(kept) < n
+        threshold = 0.0 if exhausted or not kept else kept[-1].score - offsets[j]
+        out.append(_Joint(kept, max(threshold, 0.0), covers_cold=t_lows[j] <= 0.0))
+    return out
 
 
 def retrieve(
@@ -322,9 +401,10 @@ def _temporal_aware(
     top_s: int,
     weight: float,
     norm: Norm,
+    joint: _Joint | None = None,
 ) -> RetrievalResult:
     payloads: dict[int, dict[str, Any]] = {}
-    for h in (*sem.hits, *tem.hits):
+    for h in (*sem.hits, *tem.hits, *(joint.hits if joint is not None else ())):
         payloads.setdefault(h.video_id, h.payload)
     check_hits(flt, payloads.items())
     vids = np.asarray(sorted(payloads), dtype=np.int64)  # (m,) candidate union
@@ -348,6 +428,10 @@ def _temporal_aware(
         bound = combine(
             np.asarray([_threshold(sem, c_bounds)]), np.asarray([_threshold(tem, t_bounds)]), weight
         )[0]
+        if joint is not None:  # an unseen video's Eq. 3 <= its proxy <= the N-th proxy ...
+            bound = min(bound, joint.threshold)
+            if not joint.covers_cold:  # a video without trajectory: Eq. 3 = sqrt(2w) c'_j
+                bound = max(bound, float(np.sqrt(2.0 * weight)) * _threshold(sem, c_bounds))
         enough = top.size >= top_s or (sem.exhausted and tem.exhausted)
         certified = bool(enough and (top.size == 0 or combined[top[-1]] >= bound))
     out = [
