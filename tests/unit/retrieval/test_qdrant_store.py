@@ -46,3 +46,33 @@ def test_concurrent_upserts_from_threads_all_land(tmp_path: Path) -> None:
     reopened = QdrantStore(QdrantConfig(path=tmp_path / "q"))
     assert reopened.count("c") == 400
     reopened.close()
+
+
+@pytest.mark.integration
+def test_server_mode_round_trip() -> None:
+    """Against a real Qdrant server (M3TR_TEST_QDRANT_URL, e.g. http://127.0.0.1:6333)."""
+    import os
+    import uuid
+
+    url = os.environ.get("M3TR_TEST_QDRANT_URL")
+    if not url:
+        pytest.skip("set M3TR_TEST_QDRANT_URL to run against a Qdrant server")
+    store = QdrantStore(QdrantConfig(url=url))
+    name = f"m3tr_test_{uuid.uuid4().hex[:8]}"
+    try:
+        store.create_collection(name, {"semantic": 4, "temporal": 2})
+        store.upsert(
+            name,
+            [1, 2],
+            {"semantic": np.eye(2, 4, dtype=np.float32), "temporal": np.ones((2, 2), np.float32)},
+            [{"split": "train", "matured": True}, {"split": "test", "matured": False}],
+        )
+        from m3tr_core.retrieval.store import Filter
+
+        hits = store.search(
+            name, "semantic", np.array([1, 0, 0, 0], np.float32), 5, Filter(matured_only=True)
+        )
+        assert [h.video_id for h in hits] == [1]
+    finally:
+        store.drop_collection(name)
+        store.close()
