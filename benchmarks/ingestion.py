@@ -61,7 +61,9 @@ def make_corpus(folder: Path, n: int, seed: int = 0) -> int:
     total = 0
     for i, spec in enumerate(specs):
         span = HORIZON_S * 1.2 if i % 3 else OBS_S
-        t, types = simulate_hawkes(default_params(0.1, VOCAB), span, rng)
+        t, types = simulate_hawkes(default_params(0.2, VOCAB), span, rng)
+        while len(t) == 0:  # an empty log is invalid input; this corpus is meant to succeed
+            t, types = simulate_hawkes(default_params(0.2, VOCAB), span, rng)
         path = write_event_csv(folder / f"{spec.name}.csv", t, types)
         total += len(read_event_log(path, rules))
     return total
