@@ -132,10 +132,13 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
             ctx.store(),
             bank.collection,
             features.R,
-            None if tv is None else tv.vector,
+            None if tv is None else tv.for_retrieval,
             top_s=ctx.top_s,
             filter=filter_for("service", video_id),
             query_id=video_id,
+            temporal_reason=(
+                "cold start: no event observed yet" if tv is not None and tv.cold_start else None
+            ),
         )
     vocab = list(ctx.event_rules.vocabulary)
     grid, curve = observed_curve(t[early], ctx.obs_window_s)
@@ -143,7 +146,9 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
     if model is not None and tv is not None and tv.source == "mhp":
         from m3tr_core.pipeline import temporal_api
 
-        forecast, trajectory = temporal_api.forecast(ctx, model, t[early], types[early], result)
+        forecast, trajectory = temporal_api.forecast(
+            ctx, model, video_id, t[early], types[early], result
+        )
         method = forecast.pop("method", "mhp")
     else:
         forecast, method = neighbour_forecast(result.hits, observed, vocab, ctx.interval)
@@ -156,6 +161,7 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
         }
     trajectory["observed_until"] = float(ctx.obs_window_s)
     trajectory["method"] = method
+    trajectory["retrieval_reason"] = result.reason
     values = {
         "bank_version_id": None if bank is None else bank.id,
         "horizon_s": float(ctx.horizon_s),

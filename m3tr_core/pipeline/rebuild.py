@@ -57,7 +57,7 @@ def rebuild_bank(
         out = []
         for vid in video_ids:
             tv = load_temporal(ctx.feature_dir, tag, vid) or embed_temporal(ctx, vid)
-            out.append(None if tv is None else tv.vector)
+            out.append(None if tv is None else tv.for_retrieval)
         return out
 
     report = SourceReport()

@@ -32,6 +32,8 @@ class TemporalVector:
             no active temporal model, the log-binned stand-in).
         tag: folder name; the bank profile suffix for stand-ins, the model version for MHP.
         model_version_id: the MHP model version, None for the stand-in.
+        cold_start: nothing was observed: the MHP signature comes from the baseline intensity
+            alone (kept for the fused model; retrieval treats it as no trajectory).
     """
 
     vector: np.ndarray
@@ -39,6 +41,12 @@ class TemporalVector:
     source: str
     tag: str
     model_version_id: int | None = None
+    cold_start: bool = False
+
+    @property
+    def for_retrieval(self) -> np.ndarray | None:
+        """The vector to retrieve with, or None for a cold start (content-only retrieval)."""
+        return None if self.cold_start else self.vector
 
 
 def _path(root: Path, tag: str, video_id: int) -> Path:
@@ -54,7 +62,11 @@ def save_temporal(root: Path, video_id: int, tv: TemporalVector) -> Path:
     tensors = {"vector": np.ascontiguousarray(tv.vector, dtype=np.float32)}
     if tv.signature is not None:
         tensors["signature"] = np.ascontiguousarray(tv.signature, dtype=np.float32)
-    meta = {"source": tv.source, "model_version_id": json.dumps(tv.model_version_id)}
+    meta = {
+        "source": tv.source,
+        "model_version_id": json.dumps(tv.model_version_id),
+        "cold_start": json.dumps(tv.cold_start),
+    }
     fd, tmp = tempfile.mkstemp(prefix=f".{video_id}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
@@ -82,6 +94,7 @@ def load_temporal(root: Path, tag: str, video_id: int) -> TemporalVector | None:
         source=meta.get("source", "unknown"),
         tag=tag,
         model_version_id=json.loads(meta.get("model_version_id", "null")),
+        cold_start=json.loads(meta.get("cold_start", "false")),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import select
 
 from m3tr_core.db.models import ModelVersion, Video
@@ -74,14 +75,15 @@ def embed_temporal(ctx: PipelineContext, video_id: int) -> TemporalVector | None
         events = load_events(session, [video_id]).get(video_id)
     model = active_model(ctx)
     tag = STANDIN_TAG if model is None else f"mhp-{model.id}"
-    if events is None:
+    if model is not None:  # the MHP also signs an empty log (cold start, flagged)
+        t, types = events if events is not None else (np.zeros(0), np.zeros(0, dtype=object))
+        tv = _mhp_vector(ctx, model, video_id, t, types)
+    elif events is None:
         delete_temporal(ctx.feature_dir, tag, video_id)
         log.info("video %d: no events, no temporal vector (content-only retrieval)", video_id)
         return None
-    t, types = events
-    if model is not None:
-        tv = _mhp_vector(ctx, model, t, types)
     else:
+        t, types = events
         vec = event_bin_signature(
             t, types, list(ctx.event_rules.vocabulary), ctx.obs_window_s, standin_dim(ctx)
         )
@@ -91,21 +93,28 @@ def embed_temporal(ctx: PipelineContext, video_id: int) -> TemporalVector | None
         log.info("video %d: no events in the observation window, no temporal vector", video_id)
         return None
     save_temporal(ctx.feature_dir, video_id, tv)
-    log.info("video %d: temporal vector (%s, d=%d)", video_id, tv.source, tv.vector.shape[0])
+    log.info(
+        "video %d: temporal vector (%s%s, d=%d)",
+        video_id,
+        tv.source,
+        ", cold start" if tv.cold_start else "",
+        tv.vector.shape[0],
+    )
     return tv
 
 
-def _mhp_vector(ctx: PipelineContext, model: ActiveModel, t, types) -> TemporalVector | None:  # noqa: ANN001
-    """Mean-pooled MHP signature from the temporal engineer's API (see ``temporal_api``)."""
+def _mhp_vector(
+    ctx: PipelineContext, model: ActiveModel, video_id: int, t: np.ndarray, types: np.ndarray
+) -> TemporalVector:
+    """X^s of the active MHP (``temporal_api``) and its mean pool as the retrieval vector."""
     from m3tr_core.pipeline import temporal_api
 
-    signature = temporal_api.signature(ctx, model, t, types)  # (L, d) or None
-    if signature is None:
-        return None
+    signature, cold = temporal_api.signature(ctx, model, video_id, t, types)  # (L, d)
     return TemporalVector(
-        vector=signature.mean(axis=0).astype("float32"),  # (d,)
-        signature=signature.astype("float32"),
+        vector=signature.mean(axis=0).astype(np.float32),  # (d,)
+        signature=signature,
         source="mhp",
         tag=f"mhp-{model.id}",
         model_version_id=model.id,
+        cold_start=cold,
     )

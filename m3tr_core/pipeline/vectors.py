@@ -105,7 +105,8 @@ def upsert_vectors(ctx: PipelineContext, video_id: int) -> BankInfo:
             raise BadInputError(f"video {video_id} does not exist")
         payload = video_payload(video, final_labels(session, [video_id])[video_id])
     payload["temporal_source"] = None if tv is None else tv.source
-    item = BankItem(video_id, features.R, None if tv is None else tv.vector, payload)
+    payload["cold_start"] = bool(tv is not None and tv.cold_start)
+    item = BankItem(video_id, features.R, None if tv is None else tv.for_retrieval, payload)
     info = add_to_bank(
         ctx.session_factory,
         ctx.store(),
