@@ -40,11 +40,13 @@ log = logging.getLogger(__name__)
 MARKER = "demo.json"
 DEFAULT_HOME = Path("m3tr-data") / "demo"
 TEST_SHARE = 0.2
+TEMPORAL_EPOCHS = 2
+TEMPORAL_MAX_LEN = 256
 
 
 @contextmanager
-def stage(title: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A progress bar for one stage; yields ``advance_to(done)``."""
+def stage(title: str, total: int | None) -> Iterator[Callable[..., None]]:
+    """A progress bar for one stage; yields ``advance_to(done, total=None)``."""
     start = time.perf_counter()
     with Progress(
         TextColumn("[bold]{task.description:<16}"),
@@ -56,11 +58,14 @@ def stage(title: str, total: int | None) -> Iterator[Callable[[int], None]]:
     ) as bar:
         task = bar.add_task(title, total=total)
 
-        def advance_to(done: int) -> None:
+        def advance_to(done: int, new_total: int | None = None) -> None:
+            if new_total is not None:
+                bar.update(task, total=new_total)
             bar.update(task, completed=done)
 
         yield advance_to
-        bar.update(task, completed=total if total is not None else 1, total=total or 1)
+        final = bar.tasks[0].total or 1
+        bar.update(task, completed=final, total=final)
     log.info("demo stage %s took %.1f s", title, time.perf_counter() - start)
 
 
@@ -173,12 +178,90 @@ def embed_content(ctx, progress: Callable[[int], None]) -> int:  # noqa: ANN001
 
 
 def train_temporal(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
-    """Train the MHP on the train split when the temporal core offers it; its model name."""
-    console.print(
-        "[yellow]temporal model:[/] not available in this build; trajectory vectors are "
-        "event-bin stand-ins (said in every result)"
+    """Train the MHP on the train split's event logs and register it (kind ``mhp``).
+
+    It is made active only when the pipeline can use it for signatures and forecasts
+    (``m3tr_core.pipeline.temporal_api``); otherwise it is kept inactive (its alpha still shows
+    in the Model tab) and trajectory vectors stay event-bin stand-ins, said in every result.
+    Returns the model version's name.
+    """
+    from sqlalchemy import select
+
+    from m3tr_core.db.models import ModelVersion, Video
+    from m3tr_core.db.session import transaction
+    from m3tr_core.demo_corpus import EVENT_TYPES
+    from m3tr_core.temporal import (
+        EventVocab,
+        MHPConfig,
+        MHPModel,
+        TrainConfig,
+        load_sequences,
+        save_mhp,
     )
-    return None
+
+    name = "demo-mhp"
+    with ctx.session_factory() as session:
+        existing = session.scalars(select(ModelVersion).where(ModelVersion.name == name)).first()
+        if existing is not None:
+            return name
+        train_ids = list(
+            session.scalars(select(Video.id).where(Video.id.in_(ids), Video.split == "train"))
+        )
+        vocab = EventVocab(EVENT_TYPES)
+        seqs = load_sequences(session, vocab, video_ids=train_ids, window_s=ctx.horizon_s)
+    cfg = MHPConfig(
+        n_types=vocab.n_types, type_names=vocab.types, d_model=16, d_state=4, n_layers=1,
+        dt_rank=4,
+    )  # fmt: skip
+    model = MHPModel(cfg, max_len=TEMPORAL_MAX_LEN)
+    train = TrainConfig(epochs=TEMPORAL_EPOCHS, batch_size=32, lr=1e-2, max_len=TEMPORAL_MAX_LEN)
+    with stage("temporal model", None) as adv:
+        report = model.fit(seqs, train, lambda step, total, loss: adv(step, total))
+    directory = ctx.model_dir / name
+    save_mhp(model.module, directory)
+    metrics = {
+        "train_nll_per_event": report.final_loss,
+        "steps": report.steps,
+        "n_videos": len(seqs),
+        "n_events": int(sum(len(q) for q in seqs)),
+        "alpha": model.module.hawkes.alpha.detach().cpu().numpy().round(4).tolist(),
+        "event_types": list(vocab.types),
+    }
+    with transaction(ctx.session_factory) as session:
+        row = ModelVersion(
+            name=name,
+            kind="mhp",
+            config={"mhp": cfg.to_dict(), "source": "m3tr demo"},
+            metrics=metrics,
+            checkpoint_path=str(directory),
+            is_active=False,
+        )
+        session.add(row)
+        session.flush()
+        model_id = row.id
+    if _pipeline_can_use(ctx, model_id, name, str(directory)):
+        with transaction(ctx.session_factory) as session:
+            session.get(ModelVersion, model_id).is_active = True
+        console.print(f"temporal model [bold]{name}[/] trained and active")
+    else:
+        console.print(
+            f"[yellow]temporal model {name} trained (alpha in the Model tab) but not active:[/] "
+            "this build's pipeline cannot use it yet, so trajectory vectors are event-bin "
+            "stand-ins (said in every result)"
+        )
+    return name
+
+
+def _pipeline_can_use(ctx, model_id: int, name: str, checkpoint: str) -> bool:  # noqa: ANN001
+    """True when the pipeline's temporal bridge loads this model version."""
+    from m3tr_core.pipeline import temporal_api
+    from m3tr_core.pipeline.temporal import ActiveModel
+
+    try:
+        temporal_api.signature_dim(ctx, ActiveModel(model_id, name, "mhp", checkpoint))
+    except temporal_api.TemporalModelUnavailable:
+        return False
+    return True
 
 
 def fill_bank(ctx, ids: list[int], progress: Callable[[int], None]) -> None:  # noqa: ANN001

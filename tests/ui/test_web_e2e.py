@@ -132,6 +132,17 @@ def _wait_for_rows(table, n: int, timeout_s: float = 30.0) -> int:
         time.sleep(0.5)
 
 
+def _wait_text(locator, text: str, timeout_s: float = 30.0) -> bool:
+    """Wait until ``text`` is in the element's visible text (Gradio tables keep hidden copies
+    of their cells, so ``get_by_text`` would find those first)."""
+    deadline = time.monotonic() + timeout_s
+    while text not in locator.inner_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def _video(tmp_path: Path) -> Path:
     if SHARED_VIDEO.is_file():
         return SHARED_VIDEO
@@ -175,6 +186,20 @@ def test_lookalikes_three_lists_with_trajectories(page, server):
     assert page.locator("#lookalike-plot img").count() == 1
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "lookalikes.png"), full_page=True)
+
+
+def test_ingestion_and_model_tabs(page, server):
+    page.get_by_role("tab", name="Ingestion").click()
+    assert _wait_text(page.locator("#bank-stats"), "bank trajectory vectors")
+    jobs = page.locator("#jobs-table")
+    assert _wait_text(jobs, "done")  # the table refreshes every 3 s
+    assert "ingest" in jobs.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "ingestion.png"), full_page=True)
+    page.get_by_role("tab", name="Model").click()
+    page.locator("#model-alpha img").wait_for(timeout=30_000)
+    assert "demo-mhp" in page.locator("#model-header").inner_text()
+    assert "bank_v" in page.locator("#bank-versions").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "model.png"), full_page=True)
 
 
 @pytest.mark.parametrize(
