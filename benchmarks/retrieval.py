@@ -131,8 +131,8 @@ def _bench_store(
         retrieve_batch(
             store,
             COLLECTION,
-            qs[start : start + batch],
-            qt[start : start + batch],
+            qs[start : min(start + batch, n_batch)],
+            qt[start : min(start + batch, n_batch)],
             top_s=10,
             prefetch_n=prefetch_n,
             filter=flt,
