@@ -35,6 +35,7 @@ STEP_TASKS = {
     "upsert_vectors": "m3tr.upsert_vectors",
     "predict": "m3tr.predict",
     "rebuild_bank": "m3tr.rebuild_bank",
+    "train": "m3tr.train",
 }
 
 
@@ -122,3 +123,4 @@ embed_temporal_task = _step_task("embed_temporal")
 upsert_vectors_task = _step_task("upsert_vectors")
 predict_task = _step_task("predict")
 rebuild_bank_task = _step_task("rebuild_bank")
+train_task = _step_task("train")

@@ -8,6 +8,8 @@ Job kinds and their steps (each step is idempotent, and restartable on its own):
 - ``predict``: predict
 - ``rebuild_bank``: rebuild_bank (a new bank version of every video, then made live;
   ``params.make_live`` false keeps the current one live)
+- ``train``: train [rebuild_bank for the new model, which then becomes active with its bank,
+  unless ``params.activate`` is false]
 
 The plan is a pure function of the job's kind and params, so a worker picking up any step of a
 job finds the same next step.
@@ -24,11 +26,12 @@ from m3tr_core.db.session import transaction
 from m3tr_core.pipeline.content import embed_content
 from m3tr_core.pipeline.context import PipelineContext
 from m3tr_core.pipeline.events import store_events
-from m3tr_core.pipeline.jobs import JobView
+from m3tr_core.pipeline.jobs import JobView, set_progress
 from m3tr_core.pipeline.media import store_media
 from m3tr_core.pipeline.predict import predict
 from m3tr_core.pipeline.rebuild import rebuild_bank
 from m3tr_core.pipeline.temporal import embed_temporal
+from m3tr_core.pipeline.train import train_mhp, trained_model
 from m3tr_core.pipeline.vectors import upsert_vectors
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ INGEST = "ingest"
 INGEST_EVENTS = "ingest_events"
 PREDICT = "predict"
 REBUILD_BANK = "rebuild_bank"
+TRAIN = "train"
 
 STEPS = (
     "store_media",
@@ -72,6 +76,8 @@ def plan_steps(kind: str, params: Mapping[str, Any]) -> list[str]:
         return ["predict"]
     if kind == REBUILD_BANK:
         return ["rebuild_bank"]
+    if kind == TRAIN:
+        return ["train", "rebuild_bank"] if params.get("activate", True) else ["train"]
     raise PlanError(f"no pipeline plan for job kind {kind!r}")
 
 
@@ -105,8 +111,21 @@ _RUNNERS: dict[str, Callable[[PipelineContext, JobView], object]] = {
     "embed_temporal": lambda ctx, job: embed_temporal(ctx, _video(job)),
     "upsert_vectors": lambda ctx, job: upsert_vectors(ctx, _video(job)),
     "predict": lambda ctx, job: predict(ctx, _video(job)),
-    "rebuild_bank": lambda ctx, job: rebuild_bank(ctx, make_live=job.params.get("make_live", True)),
+    "rebuild_bank": lambda ctx, job: _rebuild(ctx, job),
+    "train": lambda ctx, job: train_mhp(
+        ctx, job, lambda frac: set_progress(ctx.session_factory, job.id, "train", 0.9 * frac)
+    ),
 }
+
+
+def _rebuild(ctx: PipelineContext, job: JobView) -> object:
+    """A bank for the current model, or, in a train job, for the model it trained."""
+    if job.kind == TRAIN:
+        model = trained_model(ctx, job)
+        if model is None:
+            raise PlanError(f"job {job.id}: no trained model version to build a bank for")
+        return rebuild_bank(ctx, model=model)
+    return rebuild_bank(ctx, make_live=job.params.get("make_live", True))
 
 
 def run_step(ctx: PipelineContext, job: JobView, step: str) -> None:

@@ -11,19 +11,21 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+from sqlalchemy import update
 
-from m3tr_core.db.models import Video
+from m3tr_core.db.models import BankVersion, ModelVersion, Video
+from m3tr_core.db.session import transaction
 from m3tr_core.pipeline.content import feature_store, profile_version
 from m3tr_core.pipeline.context import PipelineContext
 from m3tr_core.pipeline.errors import BadInputError
 from m3tr_core.pipeline.signatures import load_temporal
 from m3tr_core.pipeline.temporal import (
     STANDIN_TAG,
+    ActiveModel,
     active_model,
     bank_profile,
     embed_temporal,
     standin_dim,
-    temporal_tag,
 )
 from m3tr_core.retrieval.bank import BankInfo, BankItem, build_bank, set_live
 from m3tr_core.retrieval.similarity import SEMANTIC, TEMPORAL
@@ -37,16 +39,22 @@ def rebuild_bank(
     *,
     make_live: bool = True,
     progress: Callable[[int], None] | None = None,
+    model: ActiveModel | None = None,
 ) -> BankInfo:
     """Build a bank of every video with content features (current profile and temporal model).
+
+    ``model``: build for this temporal model version instead of the active one; with
+    ``make_live`` the model is then activated and the bank made live in ONE transaction, so
+    ingestion never sees a live bank of another model than the active one.
 
     Raises:
         BadInputError: no video has content features for the current profile.
     """
     pv = profile_version(ctx)
     features = feature_store(ctx)
-    tag = temporal_tag(ctx)
-    model = active_model(ctx)
+    activate = model is not None
+    model = model or active_model(ctx)
+    tag = STANDIN_TAG if model is None else f"mhp-{model.id}"
 
     def semantic(videos: Sequence[Video]) -> list[np.ndarray | None]:
         return [
@@ -56,7 +64,7 @@ def rebuild_bank(
     def temporal(video_ids: Sequence[int]) -> list[np.ndarray | None]:
         out = []
         for vid in video_ids:
-            tv = load_temporal(ctx.feature_dir, tag, vid) or embed_temporal(ctx, vid)
+            tv = load_temporal(ctx.feature_dir, tag, vid) or embed_temporal(ctx, vid, model)
             out.append(None if tv is None else tv.for_retrieval)
         return out
 
@@ -88,7 +96,10 @@ def rebuild_bank(
         model_version_id=None if model is None else model.id,
         progress=progress,
     )
-    if make_live:
+    if make_live and activate:
+        assert model is not None
+        info = _activate_with_bank(ctx, model, info.id)
+    elif make_live:
         info = set_live(ctx.session_factory, info.id)
     log.info(
         "rebuilt bank %s: %d videos (%d skipped without content features, %d without trajectory)",
@@ -97,4 +108,23 @@ def rebuild_bank(
         report.skipped_no_semantic,
         report.no_temporal,
     )
+    return info
+
+
+def _activate_with_bank(ctx: PipelineContext, model: ActiveModel, bank_id: int) -> BankInfo:
+    """Make ``model`` the active one of its kind and ``bank_id`` the live bank, atomically."""
+    with transaction(ctx.session_factory) as session:
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.kind == model.kind, ModelVersion.id != model.id)
+            .values(is_active=False)
+        )
+        session.execute(
+            update(ModelVersion).where(ModelVersion.id == model.id).values(is_active=True)
+        )
+        session.execute(update(BankVersion).where(BankVersion.id != bank_id).values(is_live=False))
+        row = session.get(BankVersion, bank_id)
+        row.is_live = True
+        info = BankInfo.of(row)
+    log.info("model version %d active with live bank %s", model.id, info.collection)
     return info

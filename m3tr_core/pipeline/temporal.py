@@ -67,13 +67,18 @@ def bank_profile(ctx: PipelineContext, profile_version: str, tag: str) -> str:
     return f"{profile_version}{STANDIN_SUFFIX}" if tag == STANDIN_TAG else profile_version
 
 
-def embed_temporal(ctx: PipelineContext, video_id: int) -> TemporalVector | None:
-    """Compute and store the temporal vector of ``video_id``; None when it has no early events."""
+def embed_temporal(
+    ctx: PipelineContext, video_id: int, model: ActiveModel | None = None
+) -> TemporalVector | None:
+    """Compute and store the temporal vector of ``video_id``; None when it has no early events.
+
+    ``model``: sign with this model version instead of the active one (a bank being built for a
+    model that is not active yet)."""
     with ctx.session_factory() as session:
         if session.get(Video, video_id) is None:
             raise BadInputError(f"video {video_id} does not exist")
         events = load_events(session, [video_id]).get(video_id)
-    model = active_model(ctx)
+    model = model or active_model(ctx)
     tag = STANDIN_TAG if model is None else f"mhp-{model.id}"
     if model is not None:  # the MHP also signs an empty log (cold start, flagged)
         t, types = events if events is not None else (np.zeros(0), np.zeros(0, dtype=object))

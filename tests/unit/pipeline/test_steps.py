@@ -175,3 +175,40 @@ def test_rebuild_bank_makes_a_new_live_bank_with_every_video(
     b, _ = store.get_vectors(info.collection, ids, SEMANTIC)
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert not live_bank(ctx.session_factory).id == old.id
+
+
+def test_train_job_registers_mhp_then_activates_it_with_a_new_bank(
+    ctx: PipelineContext, corpus: dict[str, int]
+) -> None:
+    """Runs last: it leaves an active MHP behind."""
+    from m3tr_core.db.models import ModelVersion
+    from m3tr_core.pipeline.jobs import create_job
+    from m3tr_core.pipeline.predict import predict
+
+    old = live_bank(ctx.session_factory)
+    with transaction(ctx.session_factory) as s:
+        job = JobView.of(
+            create_job(s, "train", params={"epochs": 1, "max_len": 64, "name": "mhp-t"})
+        )
+    assert plan_steps(job.kind, job.params) == ["train", "rebuild_bank"]
+    run_step(ctx, job, "train")
+    run_step(ctx, job, "train")  # redelivered: no second training, no second version
+    with ctx.session_factory() as s:
+        versions = s.scalars(select(ModelVersion)).all()
+        assert [(v.name, v.is_active) for v in versions] == [("mhp-t", False)]
+    run_step(ctx, job, "rebuild_bank")
+    bank = live_bank(ctx.session_factory)
+    with ctx.session_factory() as s:
+        model = s.scalars(select(ModelVersion)).one()
+        assert model.is_active and bank.model_version_id == model.id
+    assert bank.id != old.id and bank.encoder_profile == "lite-v1"
+    assert ctx.store().count(bank.collection) == ctx.store().count(old.collection)
+    ctx.forecast_samples = 16
+    predict(ctx, corpus["new"])
+    with ctx.session_factory() as s:
+        pred = s.scalars(
+            select(Prediction).where(
+                Prediction.video_id == corpus["new"], Prediction.model_version_id == model.id
+            )
+        ).one()
+    assert pred.trajectory["method"] == "mhp" and pred.bank_version_id == bank.id
