@@ -1,0 +1,169 @@
+"""The M3TR fusion model and its ablations as evaluation methods.
+
+Variants (``M3TRVariant``):
+- ``m3tr``: temporal modality from the point-process encoder when one is supplied (else
+  pad-and-mask, stated in the report), temporal-aware retrieval (Eq. 3), neighbour labels.
+- ``no_retrieval``: S = 0.
+- ``no_temporal``: no events at all (no temporal modality, no observed counts), content-only
+  retrieval.
+- ``no_mhp``: temporal modality by pad-and-mask, no point process.
+- ``content_only_retrieval``: the full model, retrieving by the semantic vector only (MMRA).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from m3tr_core.evaluation.methods.base import EvalSplit, MethodOutput
+from m3tr_core.fusion.config import FusionConfig, TemporalKind
+from m3tr_core.fusion.model import M3TRFusion
+from m3tr_core.training.data import TaskData
+from m3tr_core.training.features import count_profile, profile_vector
+from m3tr_core.training.neighbours import NeighbourIndex, TrainingBank
+from m3tr_core.training.tensors import video_tensors
+from m3tr_core.training.trainer import FusionDataset, TrainConfig, predict, train_fusion
+
+logger = logging.getLogger(__name__)
+
+# builds a point-process temporal encoder for (num_types, d_model, obs_window_s, train data)
+TemporalFactory = Callable[[int, int, float, TaskData], nn.Module]
+# trajectory retrieval vectors (N, d_s) for data, given the training data
+TrajectoryVectors = Callable[[TaskData, TaskData], np.ndarray]
+
+
+@dataclass(frozen=True)
+class M3TRVariant:
+    name: str
+    temporal: TemporalKind = "mhp"
+    retrieval: str = "temporal_aware"  # "temporal_aware" | "content_only" | "none"
+    use_labels: bool = True
+
+
+VARIANTS = {
+    "m3tr": M3TRVariant("m3tr"),
+    "no_retrieval": M3TRVariant("no_retrieval", retrieval="none"),
+    "no_temporal": M3TRVariant("no_temporal", temporal="none", retrieval="content_only"),
+    "no_mhp": M3TRVariant("no_mhp", temporal="padmask"),
+    "content_only_retrieval": M3TRVariant("content_only_retrieval", retrieval="content_only"),
+}
+
+
+def profile_trajectory_vectors(data: TaskData, train: TaskData) -> np.ndarray:
+    """(N, F) trajectory vectors from the standardised count profile (stats of ``train``)."""
+    k, t_obs = train.spec.num_types, train.spec.obs_window_s
+    ref = count_profile(train.event_t, train.event_k, k, t_obs)
+    prof = count_profile(data.event_t, data.event_k, k, t_obs)
+    return profile_vector(prof, ref.mean(axis=0), ref.std(axis=0))
+
+
+class M3TRMethod:
+    """One variant of the fusion model, trained per seed."""
+
+    seeded = True
+
+    def __init__(
+        self,
+        variant: M3TRVariant,
+        base: FusionConfig,
+        train_cfg: TrainConfig,
+        temporal_factory: TemporalFactory | None = None,
+        trajectory_vectors: TrajectoryVectors | None = None,
+    ) -> None:
+        self.variant = variant
+        self.name = variant.name
+        self.base = base
+        self.train_cfg = train_cfg
+        self.temporal_factory = temporal_factory
+        self.trajectory_vectors = trajectory_vectors or profile_trajectory_vectors
+        self.last_model: M3TRFusion | None = None
+
+    def config(self, train: TaskData) -> FusionConfig:
+        v = self.variant
+        temporal = v.temporal
+        if temporal == "mhp" and self.temporal_factory is None:
+            temporal = "padmask"
+        if train.spec.obs_window_s <= 0:
+            temporal = "none"
+        return replace(
+            self.base,
+            temporal=temporal,
+            top_s=0 if v.retrieval == "none" else self.base.top_s,
+            use_labels=v.use_labels,
+        )
+
+    def neighbours(
+        self, split: EvalSplit, cfg: FusionConfig
+    ) -> tuple[NeighbourIndex | None, NeighbourIndex | None, NeighbourIndex | None]:
+        """Neighbour indices for train (self excluded), val and test (training bank only)."""
+        if cfg.top_s == 0:
+            return None, None, None
+        tr, va, te = split.train, split.val, split.test
+        assert tr.content is not None and va.content is not None and te.content is not None
+        temporal = self.variant.retrieval == "temporal_aware" and cfg.uses_events
+
+        def traj(d: TaskData) -> np.ndarray | None:
+            return self.trajectory_vectors(d, tr) if temporal else None
+
+        bank = TrainingBank(tr.video_ids, tr.content.R, traj(tr))
+        try:
+            n_tr = bank.query(tr.content.R, traj(tr), cfg.top_s, tr.video_ids, "train")
+            n_va = bank.query(va.content.R, traj(va), cfg.top_s, None, "eval")
+            n_te = bank.query(te.content.R, traj(te), cfg.top_s, None, "eval")
+        finally:
+            bank.close()
+        return n_tr, n_va, n_te
+
+    def run(self, split: EvalSplit, seed: int) -> MethodOutput:
+        cfg = self.config(split.train)
+        torch.manual_seed(seed)
+        temporal = None
+        if cfg.temporal == "mhp" and self.temporal_factory is not None:
+            temporal = self.temporal_factory(
+                cfg.num_types, cfg.d_model, cfg.obs_window_s, split.train
+            )
+        model = M3TRFusion(cfg, temporal)
+        n_tr, n_va, n_te = self.neighbours(split, cfg)
+        bank = video_tensors(split.train, cfg.max_events)
+        bank_y = torch.from_numpy(split.train.y_log()).float()
+
+        def dataset(d: TaskData, nb: NeighbourIndex | None) -> FusionDataset:
+            return FusionDataset(
+                videos=bank if d is split.train else video_tensors(d, cfg.max_events),
+                y=torch.from_numpy(d.y_log()).float(),
+                bank=bank if nb is not None else None,
+                bank_labels=bank_y if nb is not None else None,
+                neighbours=nb,
+            )
+
+        ds_tr, ds_va, ds_te = (
+            dataset(split.train, n_tr),
+            dataset(split.val, n_va),
+            dataset(split.test, n_te),
+        )
+        result = train_fusion(model, ds_tr, ds_va, replace(self.train_cfg, seed=seed))
+        self.last_model = model
+        logger.info(
+            "%s seed %d: best epoch %d, val L_pred %.4f, %.1f s",
+            self.name,
+            seed,
+            result.best_epoch,
+            result.best_val_loss,
+            result.seconds,
+        )
+        return MethodOutput(
+            predict(model, ds_va),
+            predict(model, ds_te),
+            info={
+                "temporal": cfg.temporal,
+                "retrieval": self.variant.retrieval if cfg.top_s else "none",
+                "retrieval_mode": None if n_te is None else n_te.mode,
+                "best_epoch": result.best_epoch,
+                "train_seconds": round(result.seconds, 2),
+            },
+        )
