@@ -41,7 +41,7 @@ MARKER = "demo.json"
 DEFAULT_HOME = Path("m3tr-data") / "demo"
 TEST_SHARE = 0.2
 TEMPORAL_EPOCHS = 2
-TEMPORAL_MAX_LEN = 256
+TEMPORAL_MAX_LEN = 128
 
 
 @contextmanager

@@ -114,7 +114,9 @@ def intensity_figure(intensity: Mapping[str, Any] | None, horizon_s: float) -> F
         ax.plot(t, total, color="black", lw=1, ls="--", label="intensity (total)")
     ax.axhline(0, color="grey", lw=0.8)
     _time_axis(ax, horizon_s)
-    ax.set_ylabel("events per time unit")
+    unit = float(intensity.get("unit_s") or 0.0)
+    per = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}.get(unit)
+    ax.set_ylabel(f"events per {per}" if per else "events per time unit")
     ax.set_title("Intensity: Hawkes part and Mamba correction")
     ax.legend(loc="upper right", fontsize=8)
     return fig

@@ -259,6 +259,8 @@ def extract_intensity(trajectory: dict[str, Any]) -> dict[str, Any] | None:
         return None
     t = np.asarray(found["t"], dtype=np.float64)  # (G,)
     out: dict[str, Any] = {"t": t.tolist()}
+    if block.get("unit_s"):
+        out["unit_s"] = float(block["unit_s"])
     for name in ("hawkes", "correction", "total"):
         arr = _oriented(found[name], t.shape[0])
         if arr is not None:
