@@ -44,7 +44,7 @@ class ArrayCollection:
         self.payloads: list[dict[str, Any]] = []
         self.row_of: dict[int, int] = {}
         self.version = 0  # bumped on every write; keys the filter-mask cache
-        self._mask_cache: dict[tuple[Any, ...], tuple[int, np.ndarray]] = {}
+        self._mask_cache: dict[tuple[Any, ...], tuple[int, np.ndarray, int]] = {}
 
     # ----- writes -------------------------------------------------------------------------
     def _grow(self, needed: int) -> None:
@@ -129,15 +129,21 @@ class ArrayCollection:
 
     # ----- reads --------------------------------------------------------------------------
     def allowed_mask(self, flt: Filter | None, vector_name: str | None = None) -> np.ndarray:
-        """(n,) bool: rows the filter accepts (and that have ``vector_name`` if given).
+        """(n,) bool: rows the filter accepts (and that have ``vector_name`` if given)."""
+        return self.allowed(flt, vector_name)[0]
 
-        The payload part is cached per (vector name, matured_only, splits) until the next write.
+    def allowed(self, flt: Filter | None, vector_name: str | None = None) -> tuple[np.ndarray, int]:
+        """(mask (n,) bool, its count): rows the filter accepts (having ``vector_name``).
+
+        The payload part and its count are cached per (vector name, matured_only, splits)
+        until the next write, so a search on a 1M bank does not re-reduce 1M booleans.
+        The returned mask must not be modified.
         """
         flt = flt or Filter()
         key = (vector_name, flt.matured_only, flt.splits)
         cached = self._mask_cache.get(key)
         if cached is not None and cached[0] == self.version:
-            base = cached[1]
+            base, count = cached[1], cached[2]
         else:
             n = self.n
             base = (
@@ -150,15 +156,17 @@ class ArrayCollection:
             if flt.splits is not None:
                 codes = [self.split_names.index(s) for s in flt.splits if s in self.split_names]
                 base &= np.isin(self.split_code[:n], np.asarray(codes, dtype=np.int32))
-            self._mask_cache[key] = (self.version, base)
+            count = int(base.sum())
+            self._mask_cache[key] = (self.version, base, count)
         if not flt.exclude_ids:
-            return base
+            return base, count
         mask = base.copy()
         for vid in flt.exclude_ids:
             row = self.row_of.get(int(vid))
-            if row is not None:
+            if row is not None and mask[row]:
                 mask[row] = False
-        return mask
+                count -= 1
+        return mask, count
 
     def rows_for(self, ids: Sequence[int]) -> np.ndarray:
         """(n,) row index per id, -1 where unknown."""

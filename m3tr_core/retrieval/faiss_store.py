@@ -56,7 +56,7 @@ class FaissConfig:
     ivfpq_min_size: int = 200_000
     nlist: int | None = None
     pq_subvector_dim: int = 8
-    nprobe: int = 32
+    nprobe: int = 16
     refine_factor: int = 4
     train_sample: int = 65_536
     exact_below: int = 2_000
@@ -221,8 +221,7 @@ class FaissStore:
         q, single = as_queries(
             query, arrays.dims[vector_name], f"query on {collection}.{vector_name}"
         )
-        allowed = arrays.allowed_mask(filter, vector_name)  # (n,)
-        n_allowed = int(allowed.sum())
+        allowed, n_allowed = arrays.allowed(filter, vector_name)  # (n,), count
         n_indexed = int(col.indexes[vector_name].ntotal)
         if n_allowed == 0 or limit <= 0:
             out: list[list[Hit]] = [[] for _ in range(q.shape[0])]

@@ -152,8 +152,8 @@ class NumpyStore:
         if vector_name not in col.dims:
             raise StoreError(f"{collection}: no vector {vector_name!r}; has {sorted(col.dims)}")
         q, single = as_queries(query, col.dims[vector_name], f"query on {collection}.{vector_name}")
-        allowed = col.allowed_mask(filter, vector_name)  # (n,)
-        any_allowed = bool(allowed.any())
+        allowed, n_allowed = col.allowed(filter, vector_name)  # (n,), count
+        any_allowed = n_allowed > 0
         mat = col.vectors[vector_name][: col.n]  # (n, d)
         out: list[list[Hit]] = []
         lows: list[float | None] = []
