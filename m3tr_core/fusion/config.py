@@ -20,7 +20,9 @@ class FusionConfig:
         d_side: number of post/author side features (0 = none); they form one extra text token.
         d_profile: width of the observed count profile (one extra temporal token).
         top_s: S, neighbours per video (0 = no retrieval).
-        max_events: L, observed events kept per video (the most recent ones).
+        max_events: L, observed events kept per video.
+        event_keep: which L of a longer window: ``last`` (most recent, pad-and-mask) or
+            ``first`` (a contiguous history from t = 0, needed by the point process).
         obs_window_s: T_obs in seconds (for time features).
         alpha: positive attention scale; the negative one is ``-(1 - alpha)`` (Eq. 29-32).
         dropout: dropout in FFNs and the head.
@@ -38,6 +40,7 @@ class FusionConfig:
     d_profile: int = 0
     top_s: int = 10
     max_events: int = 32
+    event_keep: Literal["first", "last"] = "last"
     obs_window_s: float = 3600.0
     alpha: float = 0.8
     dropout: float = 0.1

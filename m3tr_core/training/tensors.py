@@ -18,7 +18,9 @@ def observed_floor(data: TaskData) -> np.ndarray:
     )
 
 
-def video_tensors(data: TaskData, max_events: int, drop_absent_av: bool = True) -> VideoTensors:
+def video_tensors(
+    data: TaskData, max_events: int, drop_absent_av: bool = True, keep: str = "last"
+) -> VideoTensors:
     """All rows of ``data`` as tensors (needs ``data.content``).
 
     With ``drop_absent_av`` and no row having audio-visual content, the AV modality is kept as a
@@ -31,7 +33,7 @@ def video_tensors(data: TaskData, max_events: int, drop_absent_av: bool = True) 
     av, av_mask = c.av, c.av_mask
     if drop_absent_av and not av_mask.any():
         av, av_mask = av[:, :1], av_mask[:, :1]
-    times, types, mask = pad_events(data.event_t, data.event_k, max_events, keep="last")
+    times, types, mask = pad_events(data.event_t, data.event_k, max_events, keep=keep)
     profile = count_profile(data.event_t, data.event_k, spec.num_types, spec.obs_window_s)
     return VideoTensors(
         text=torch.from_numpy(c.text.astype(np.float32)),

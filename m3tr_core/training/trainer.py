@@ -163,8 +163,8 @@ def train_fusion(
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            tot += float(loss)
-            tot_mhp += float(l_mhp)
+            tot += float(loss.detach())
+            tot_mhp += float(l_mhp.detach())
             nb += 1
         bank_vectors = encode_bank(model, train)  # refreshed: scores val, then the next epoch
         val_pred = torch.from_numpy(predict(model, val, bank_vectors=bank_vectors)).float()

@@ -1,13 +1,17 @@
 """The M3TR fusion model and its ablations as evaluation methods.
 
 Variants (``M3TRVariant``):
-- ``m3tr``: temporal modality from the point-process encoder when one is supplied (else
-  pad-and-mask, stated in the report), temporal-aware retrieval (Eq. 3), neighbour labels.
+- ``m3tr``: temporal modality from the Mamba-Hawkes Process (pre-trained on the training
+  windows, then trained end to end with ``L_pred + gamma L_mhp``), temporal-aware retrieval
+  (Eq. 3) with the mean-pooled MHP signature as trajectory vector, neighbour labels.
 - ``no_retrieval``: S = 0.
 - ``no_temporal``: no events at all (no temporal modality, no observed counts), content-only
   retrieval.
 - ``no_mhp``: temporal modality by pad-and-mask, no point process.
 - ``content_only_retrieval``: the full model, retrieving by the semantic vector only (MMRA).
+
+``no_mhp`` and a ``temporal_factory=None`` setup use the standardised count profile as the
+trajectory vector for retrieval.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from torch import nn
 
 from m3tr_core.evaluation.methods.base import EvalSplit, MethodOutput
 from m3tr_core.fusion.config import FusionConfig, TemporalKind
+from m3tr_core.fusion.mhp_adapter import MHPTemporalEncoder, pretrain_mhp, signature_vectors
 from m3tr_core.fusion.model import M3TRFusion
 from m3tr_core.training.data import TaskData
 from m3tr_core.training.features import count_profile, profile_vector
@@ -31,8 +36,8 @@ from m3tr_core.training.trainer import FusionDataset, TrainConfig, predict, trai
 
 logger = logging.getLogger(__name__)
 
-# builds a point-process temporal encoder for (num_types, d_model, obs_window_s, train data)
-TemporalFactory = Callable[[int, int, float, TaskData], nn.Module]
+# builds a point-process temporal encoder for (num_types, d_model, obs_window_s, train, seed)
+TemporalFactory = Callable[[int, int, float, TaskData, int], nn.Module]
 # trajectory retrieval vectors (N, d_s) for data, given the training data
 TrajectoryVectors = Callable[[TaskData, TaskData], np.ndarray]
 
@@ -62,6 +67,14 @@ def profile_trajectory_vectors(data: TaskData, train: TaskData) -> np.ndarray:
     return profile_vector(prof, ref.mean(axis=0), ref.std(axis=0))
 
 
+def mhp_encoder(
+    num_types: int, d_model: int, obs_window_s: float, train: TaskData, seed: int = 0
+) -> nn.Module:
+    """The default point-process encoder: an MHP pre-trained on the training windows."""
+    mhp = pretrain_mhp(train.event_t, train.event_k, num_types, obs_window_s, seed)
+    return MHPTemporalEncoder(mhp, d_model, obs_window_s)
+
+
 class M3TRMethod:
     """One variant of the fusion model, trained per seed."""
 
@@ -72,7 +85,7 @@ class M3TRMethod:
         variant: M3TRVariant,
         base: FusionConfig,
         train_cfg: TrainConfig,
-        temporal_factory: TemporalFactory | None = None,
+        temporal_factory: TemporalFactory | None = mhp_encoder,
         trajectory_vectors: TrajectoryVectors | None = None,
     ) -> None:
         self.variant = variant
@@ -93,12 +106,13 @@ class M3TRMethod:
         return replace(
             self.base,
             temporal=temporal,
+            event_keep="first" if temporal == "mhp" else "last",
             top_s=0 if v.retrieval == "none" else self.base.top_s,
             use_labels=v.use_labels,
         )
 
     def neighbours(
-        self, split: EvalSplit, cfg: FusionConfig
+        self, split: EvalSplit, cfg: FusionConfig, trajectory: TrajectoryVectors | None = None
     ) -> tuple[NeighbourIndex | None, NeighbourIndex | None, NeighbourIndex | None]:
         """Neighbour indices for train (self excluded), val and test (training bank only)."""
         if cfg.top_s == 0:
@@ -107,8 +121,10 @@ class M3TRMethod:
         assert tr.content is not None and va.content is not None and te.content is not None
         temporal = self.variant.retrieval == "temporal_aware" and cfg.uses_events
 
+        vectors = trajectory or self.trajectory_vectors
+
         def traj(d: TaskData) -> np.ndarray | None:
-            return self.trajectory_vectors(d, tr) if temporal else None
+            return vectors(d, tr) if temporal else None
 
         bank = TrainingBank(tr.video_ids, tr.content.R, traj(tr))
         try:
@@ -123,18 +139,27 @@ class M3TRMethod:
         cfg = self.config(split.train)
         torch.manual_seed(seed)
         temporal = None
+        traj = self.trajectory_vectors
         if cfg.temporal == "mhp" and self.temporal_factory is not None:
             temporal = self.temporal_factory(
-                cfg.num_types, cfg.d_model, cfg.obs_window_s, split.train
+                cfg.num_types, cfg.d_model, cfg.obs_window_s, split.train, seed
             )
+            if isinstance(temporal, MHPTemporalEncoder):
+                mhp = temporal.mhp
+
+                def traj(d: TaskData, tr: TaskData) -> np.ndarray:
+                    return signature_vectors(mhp, d.event_t, d.event_k, cfg.obs_window_s, seed=seed)
+
         model = M3TRFusion(cfg, temporal)
-        n_tr, n_va, n_te = self.neighbours(split, cfg)
-        bank = video_tensors(split.train, cfg.max_events)
+        n_tr, n_va, n_te = self.neighbours(split, cfg, traj)
+        bank = video_tensors(split.train, cfg.max_events, keep=cfg.event_keep)
         bank_y = torch.from_numpy(split.train.y_log()).float()
 
         def dataset(d: TaskData, nb: NeighbourIndex | None) -> FusionDataset:
             return FusionDataset(
-                videos=bank if d is split.train else video_tensors(d, cfg.max_events),
+                videos=bank
+                if d is split.train
+                else video_tensors(d, cfg.max_events, keep=cfg.event_keep),
                 y=torch.from_numpy(d.y_log()).float(),
                 bank=bank if nb is not None else None,
                 bank_labels=bank_y if nb is not None else None,

@@ -2,6 +2,10 @@
 to each test video's own events in [0, T_obs], futures simulated to H by the temporal core
 (``m3tr_core.temporal``), the median of the simulated counts as the forecast and the 10%/90%
 quantiles as its 80% interval. The forecast and interval are floored at what was observed.
+
+Cost control: ``n_paths`` futures per video, each stopped at ``max_events`` events (default
+1200, above every total in the CED data, where no count reaches 1000): a path that explodes
+is cut there, so an explosive fit forecasts about ``max_events`` rather than running forever.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ class PerVideoPointProcess:
     seeded = False
 
     def __init__(
-        self, kind: str, n_paths: int = 100, max_events: int = 3000, time_unit_s: float = 3600.0
+        self, kind: str, n_paths: int = 30, max_events: int = 1200, time_unit_s: float = 3600.0
     ) -> None:
         if kind not in ("classical_hawkes", "poisson"):
             raise ValueError(f"unknown point-process baseline {kind!r}")

@@ -40,3 +40,12 @@ def cfg() -> FusionConfig:
     return FusionConfig(
         num_types=2, d_model=16, d_text=12, d_av=6, d_side=4, d_profile=9, top_s=3, max_events=7
     )
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small models run faster on one thread (and do not fight other jobs for cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
