@@ -8,6 +8,7 @@ machine and ``m3tr worker --queues cpu`` elsewhere, on Redis + PostgreSQL + a Qd
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -202,13 +203,13 @@ def ingest(
     raise typer.Exit(1 if failed else 0)
 
 
-def _follow(factory, job_ids: list[int], timeout: float) -> int:  # noqa: ANN001
+def _follow(factory, job_ids: list[int], timeout: float, label: str = "ingest") -> int:  # noqa: ANN001
     """Live progress until every job is done or failed; prints a summary; returns failures."""
     from m3tr_core.pipeline.jobs import jobs_by_id
 
     start = time.monotonic()
     columns = (
-        TextColumn("[bold]ingest"),
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
         TextColumn("{task.fields[states]}"),
@@ -240,15 +241,24 @@ def _follow(factory, job_ids: list[int], timeout: float) -> int:  # noqa: ANN001
     failed = [j for j in jobs if j.state == "failed"]
     console.print(
         f"done {len(done)}, failed {len(failed)}, unfinished "
-        f"{len(jobs) - len(done) - len(failed)} in {elapsed:.1f} s "
-        f"({len(done) / elapsed if elapsed > 0 else 0:.2f} videos/s)"
+        f"{len(jobs) - len(done) - len(failed)} in {elapsed:.1f} s"
+        + (
+            f" ({len(done) / elapsed if elapsed > 0 else 0:.2f} videos/s)"
+            if label == "ingest"
+            else ""
+        )
     )
     for j in failed:
         console.print(f"[red]job {j.id} (video {j.video_id}) failed:[/] {j.error}")
     return len(failed)
 
 
+jobs_app = typer.Typer(help="Background jobs: list them (default), or submit one.")
+
+
+@jobs_app.callback(invoke_without_command=True)
 def jobs(
+    ctx: typer.Context,
     limit: int = typer.Option(30, "--limit", "-n", min=1),
     state: str | None = typer.Option(None, "--state", help="queued | running | done | failed"),
     kind: str | None = typer.Option(None, "--kind"),
@@ -256,6 +266,8 @@ def jobs(
     """Recent jobs with their state, step, progress and error."""
     from m3tr_core.pipeline.jobs import recent_jobs
 
+    if ctx.invoked_subcommand is not None:
+        return
     settings()
     with session_factory()() as session:
         rows = recent_jobs(session, limit=limit, states=[state] if state else None, kind=kind)
@@ -278,9 +290,52 @@ def jobs(
     console.print(table)
 
 
+def _param(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        fail(f"--param {text!r}: expected KEY=VALUE")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+@jobs_app.command("submit")
+def submit(
+    kind: str = typer.Argument(..., help="train | rebuild_bank | predict"),
+    video: int | None = typer.Option(None, "--video", help="video id (predict)"),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="KEY=VALUE (JSON values), repeatable"
+    ),
+    wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow the job to its end."),
+) -> None:
+    """Create a job row, then send it to the workers (e.g. ``m3tr jobs submit train -p epochs=5``)."""
+    from m3tr_core.db.session import transaction
+    from m3tr_core.pipeline.jobs import create_job
+    from m3tr_core.pipeline.plan import PlanError, plan_steps
+    from workers.enqueue import enqueue_job
+
+    settings()
+    factory = session_factory()
+    kind = kind.replace("-", "_")
+    params = dict(_param(p) for p in param)
+    try:
+        steps = plan_steps(kind, params)
+    except PlanError as exc:
+        fail(str(exc))
+    if "predict" in steps and kind == "predict" and video is None:
+        fail("a predict job needs --video")
+    with transaction(factory) as session:
+        job_id = create_job(session, kind, video_id=video, params=params).id
+    enqueue_job(job_id)
+    console.print(f"job {job_id} ({kind}: {' -> '.join(steps)}) sent")
+    if wait:
+        raise typer.Exit(1 if _follow(factory, [job_id], 0, label=kind) else 0)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve``, ``worker``, ``ingest`` and ``jobs`` at top level."""
+    """Add ``serve``, ``worker``, ``ingest`` and the ``jobs`` group at top level."""
     app.command("serve")(serve)
     app.command("worker")(worker)
     app.command("ingest")(ingest)
-    app.command("jobs")(jobs)
+    app.add_typer(jobs_app, name="jobs")

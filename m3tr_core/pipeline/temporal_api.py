@@ -131,6 +131,7 @@ def forecast(
             "correction": fc.intensity_correction.T.tolist(),
         },
         "n_paths": fc.n_paths,
+        "truncated_paths": fc.truncated_paths,  # paths stopped by the event cap: counts too low
         "cold_start": fc.cold_start,
     }
     return {**per_type, "method": "mhp"}, trajectory
