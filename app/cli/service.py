@@ -160,8 +160,8 @@ def ingest(
     events: Path | None = typer.Option(
         None,
         "--events",
-        help="Folder of event logs named <video stem>.csv|.jsonl|.parquet "
-        "(default: logs beside the videos, same stem).",
+        help="A folder of event logs named <video stem>.csv|.jsonl|.parquet, or ONE log file "
+        "with a 'video' column naming the stems (default: logs beside the videos, same stem).",
     ),
     source: str = typer.Option("folder", "--source", help="Source name for the videos."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Show progress until all finish."),
@@ -172,11 +172,23 @@ def ingest(
 ) -> None:
     """Enqueue every video of FOLDER (with its event log) and follow them to the end."""
     from m3tr_core.db.session import transaction
-    from m3tr_core.pipeline.submit import events_for, find_inputs, register_ingest
+    from m3tr_core.events.log import EventLogError
+    from m3tr_core.pipeline.media import sha256_file
+    from m3tr_core.pipeline.submit import (
+        events_for,
+        find_inputs,
+        register_ingest,
+        split_event_file,
+    )
     from workers.enqueue import enqueue_job
 
-    settings()
+    s = settings()
     factory = session_factory()
+    if events is not None and events.is_file():
+        try:  # one combined log: split per video into the workspace (content-addressed)
+            events = split_event_file(events, s.home / "incoming" / "events" / sha256_file(events))
+        except EventLogError as exc:
+            fail(str(exc))
     try:
         videos = find_inputs(folder)
         pairs = [(v, events_for(v, events)) for v in videos]

@@ -122,3 +122,44 @@ def events_for(video: Path, events: str | Path | None) -> Path | None:
     else:
         candidates = [video.with_suffix(sfx) for sfx in (".csv", ".jsonl", ".parquet")]
     return next((c for c in candidates if c.is_file()), None)
+
+
+def split_event_file(path: str | Path, out_dir: str | Path) -> Path:
+    """Split one log of many videos (a ``video`` column naming file stems) into
+    ``<out_dir>/<stem>.csv`` per video; returns ``out_dir``. Rows are validated per video later,
+    by each video's job (a bad row fails that video only).
+
+    Raises:
+        EventLogError: the file cannot be read or has no ``video`` column.
+    """
+    import pandas as pd
+
+    from m3tr_core.events.log import SUFFIXES, EventLogError
+
+    src = Path(path)
+    kind = SUFFIXES.get(src.suffix.lower())
+    if kind is None:
+        raise EventLogError(f"{src.name}: unsupported file type; use .csv, .jsonl or .parquet")
+    try:
+        if kind == "csv":
+            df = pd.read_csv(src, dtype=str, keep_default_na=False)
+        elif kind == "jsonl":
+            df = pd.read_json(src, lines=True, dtype=False)
+        else:
+            df = pd.read_parquet(src)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise EventLogError(f"{src.name}: cannot be read as {kind}: {exc}") from None
+    df = df.rename(columns=lambda c: str(c).strip().lower())
+    if "video" not in df.columns:
+        raise EventLogError(
+            f"{src.name}: a combined log needs a 'video' column naming the video files' stems "
+            f"(found: {', '.join(map(str, df.columns))})"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stem, rows in df.groupby(df["video"].astype(str), sort=True):
+        if not stem or "/" in stem or stem.startswith("."):
+            raise EventLogError(f"{src.name}: bad video name {stem!r} in column 'video'")
+        rows.drop(columns=["video"]).to_csv(out / f"{stem}.csv", index=False)
+    log.info("%s: split into %d per-video logs under %s", src.name, df["video"].nunique(), out)
+    return out
