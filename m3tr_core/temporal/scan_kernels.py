@@ -18,6 +18,7 @@ factors in ``[0, 1]``, so the scan is as stable as the step-by-step recurrence.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Iterator
 
@@ -258,6 +259,25 @@ def _flush_denormals(device: torch.device) -> Iterator[None]:
         torch.set_flush_denormal(False)
 
 
+def _load(x: Tensor, bs: slice, ds: slice) -> Tensor:
+    """Tile ``x[bs, :, ds]`` of a (B, Lp, D) tensor as a contiguous (b, Lp, d) tensor.
+
+    One sequence at a time the copy is 2-D, which PyTorch transposes in cache blocks when
+    ``x`` is stored as (B, D, L) (mamba-ssm's layout): several times faster than a 3-D copy.
+    """
+    if bs.stop - bs.start == 1:
+        return x[bs.start, :, ds].contiguous().unsqueeze(0)
+    return x[bs, :, ds].contiguous()
+
+
+def _store(out: Tensor, bs: slice, ds: slice, value: Tensor) -> None:
+    """``out[bs, :, ds] = value`` for a (b, Lp, d) tile, 2-D when the tile is one sequence."""
+    if bs.stop - bs.start == 1:
+        out[bs.start, :, ds].copy_(value[0])
+    else:
+        out[bs, :, ds] = value
+
+
 class _SelectiveScanBLD(torch.autograd.Function):
     """Selective scan, layout (B, L, D): x_l = exp(delta_l A) x_l-1 + delta_l u_l B_l; y_l = C_l x_l.
 
@@ -275,19 +295,19 @@ class _SelectiveScanBLD(torch.autograd.Function):
         b_p, c_p = _pad_length(Bm, chunk).contiguous(), _pad_length(Cm, chunk).contiguous()
         lp = d_p.shape[1]
         a_nd = A.t().contiguous()  # (N, D)
-        y = torch.empty_like(x_p)  # (B, Lp, D), in the callers' memory layout
+        y = torch.empty_like(x_p)  # (B, Lp, D), in the caller's memory layout
         states_out = u.new_empty(batch, length, channels, n) if want_states else None
         tiles = _tiles(batch, channels, lp * n)
-        size = max((bs.stop - bs.start) * (ds.stop - ds.start) for bs, ds in tiles) * lp * n
-        buf_a = u.new_empty(size)
-        bufs = (buf_a, u.new_empty(size), buf_a)
+        buf_a = u.new_empty(_tile_numel(tiles, lp * n))
+        bufs = (buf_a, u.new_empty(buf_a.shape), buf_a)
         with _flush_denormals(u.device):
             for bs, ds in tiles:
-                dt, xt = d_p[bs, :, ds].contiguous(), x_p[bs, :, ds].contiguous()
-                _, h = _tile_states(bufs, dt, xt, a_nd[:, ds], b_p[bs], chunk)
+                dt, xt = _load(d_p, bs, ds), _load(x_p, bs, ds)  # (b, Lp, d)
+                _, h = _tile_states(bufs, dt, xt, a_nd[:, ds], b_p[bs], chunk)  # (b, Lp, N, d)
                 bt, d = h.shape[0], h.shape[3]
-                c_m = c_p[bs].reshape(bt * lp, 1, n)
-                y[bs, :, ds] = torch.bmm(c_m, h.view(bt * lp, n, d)).view(bt, lp, d)  # C_l . x_l
+                c_m = c_p[bs].view(bt * lp, 1, n)
+                y_t = torch.bmm(c_m, h.view(bt * lp, n, d)).view(bt, lp, d)  # C_l . x_l
+                _store(y, bs, ds, y_t)
                 if states_out is not None:
                     states_out[bs, :, ds] = h[:, :length].transpose(2, 3)
         ctx.chunk = chunk
@@ -304,57 +324,107 @@ class _SelectiveScanBLD(torch.autograd.Function):
         batch, length, channels = u.shape
         n = A.shape[1]
         u_p, d_p = _pad_length(u, chunk), _pad_length(delta, chunk)  # (B, Lp, D)
-        x_p = d_p * u_p
-        b_p, c_p = _pad_length(Bm, chunk).contiguous(), _pad_length(Cm, chunk).contiguous()
-        gy_p = _pad_length(gy, chunk)  # (B, Lp, D)
         lp = d_p.shape[1]
-        has_gs = g_states is not None and g_states.dim() == 4
-        gs_p = _pad_length(g_states, chunk) if has_gs else None  # (B, Lp, D, N)
-        a_nd = A.t().contiguous()  # (N, D)
-        g_u, g_delta = torch.empty_like(x_p), torch.empty_like(x_p)  # (B, Lp, D)
-        g_b, g_c = u.new_zeros(batch, lp, n), u.new_zeros(batch, lp, n)
-        g_a = torch.zeros_like(a_nd)  # (N, D)
+        ins = _BackwardInputs(
+            delta=d_p,
+            x=d_p * u_p,
+            u=u_p,
+            gy=_pad_length(gy, chunk),
+            B=_pad_length(Bm, chunk).contiguous(),
+            C=_pad_length(Cm, chunk).contiguous(),
+            a_nd=A.t().contiguous(),
+            g_states=_pad_length(g_states, chunk) if _is_full(g_states) else None,
+        )
+        grads = _BackwardGrads(
+            u=torch.empty_like(ins.x),  # (B, Lp, D)
+            delta=torch.empty_like(ins.x),
+            a_nd=torch.zeros_like(ins.a_nd),  # (N, D)
+            B=u.new_zeros(batch, lp, n),
+            C=u.new_zeros(batch, lp, n),
+        )
         tiles = _tiles(batch, channels, lp * n)
-        size = max((bs.stop - bs.start) * (ds.stop - ds.start) for bs, ds in tiles) * lp * n
-        bufs = (u.new_empty(size), u.new_empty(size), u.new_empty(size))
-        buf_g = u.new_empty(size)
-        nc = lp // chunk
+        numel = _tile_numel(tiles, lp * n)
+        bufs = tuple(u.new_empty(numel) for _ in range(4))
         with _flush_denormals(u.device):
             for bs, ds in tiles:
-                tile = (d_p, x_p, u_p, gy_p)
-                dt, xt, ut, gyt = (t[bs, :, ds].contiguous() for t in tile)  # (b, Lp, d)
-                dec, h = _tile_states(bufs, dt, xt, a_nd[:, ds], b_p[bs], chunk)  # (b, Lp, N, d)
-                bt, d = h.shape[0], h.shape[3]
-                scratch = _view(bufs[2], bt, lp, n, d)
-                g = torch.mul(
-                    c_p[bs].unsqueeze(3), gyt.unsqueeze(2), out=_view(buf_g, bt, lp, n, d)
-                )
-                if gs_p is not None:
-                    g.add_(gs_p[bs, :, ds].transpose(2, 3))
-                flat = (bt, nc, chunk, n * d)
-                _scan_chunks_reverse_(
-                    g.view(flat), dec.view(flat), scratch.view(flat)
-                )  # d loss / d x_l
-                g_c[bs] += torch.mul(h, gyt.unsqueeze(2), out=scratch).sum(-1)  # (b, Lp, N)
-                g_b[bs] += torch.mul(g, xt.unsqueeze(2), out=scratch).sum(-1)  # (b, Lp, N)
-                b_m = b_p[bs].reshape(bt * lp, 1, n)
-                gx_b = torch.bmm(b_m, g.view(bt * lp, n, d)).view(bt, lp, d)  # sum_n g B
-                g_u[bs, :, ds] = dt * gx_b
-                # d loss / d(delta A) = g_l * decay_l * x_{l-1}
-                q = torch.mul(g, dec, out=scratch)
-                q[:, 1:].mul_(h[:, :-1])
-                q[:, 0].zero_()  # the state before the first step is zero
-                g_delta[bs, :, ds] = ut * gx_b + torch.mul(q, a_nd[:, ds], out=h).sum(2)
-                g_a[:, ds] += torch.mul(q, dt.unsqueeze(2), out=dec).sum((0, 1))
+                _backward_tile(ins, grads, bufs, bs, ds, chunk)
+        cut = slice(0, length)
         return (
-            g_u[:, :length],
-            g_delta[:, :length],
-            g_a.t(),
-            g_b[:, :length],
-            g_c[:, :length],
+            grads.u[:, cut],
+            grads.delta[:, cut],
+            grads.a_nd.t(),
+            grads.B[:, cut],
+            grads.C[:, cut],
             None,
             None,
         )
+
+
+def _is_full(g_states: Tensor | None) -> bool:
+    """Whether the states' gradient is a real (B, L, D, N) tensor (not None or a placeholder)."""
+    return g_states is not None and g_states.dim() == 4
+
+
+def _tile_numel(tiles: list[tuple[slice, slice]], per_bd: int) -> int:
+    return max((bs.stop - bs.start) * (ds.stop - ds.start) for bs, ds in tiles) * per_bd
+
+
+@dataclasses.dataclass
+class _BackwardInputs:
+    """Padded inputs of the backward: (B, Lp, D) delta, x = delta * u, u, gy; (B, Lp, N) B, C;
+    (N, D) the transposed A; (B, Lp, D, N) the states' gradient, if any."""
+
+    delta: Tensor
+    x: Tensor
+    u: Tensor
+    gy: Tensor
+    B: Tensor
+    C: Tensor
+    a_nd: Tensor
+    g_states: Tensor | None
+
+
+@dataclasses.dataclass
+class _BackwardGrads:
+    """Gradients being filled in: (B, Lp, D) u, delta; (N, D) A transposed; (B, Lp, N) B, C."""
+
+    u: Tensor
+    delta: Tensor
+    a_nd: Tensor
+    B: Tensor
+    C: Tensor
+
+
+def _backward_tile(
+    ins: _BackwardInputs,
+    grads: _BackwardGrads,
+    bufs: tuple[Tensor, ...],
+    bs: slice,
+    ds: slice,
+    chunk: int,
+) -> None:
+    """Gradients of one (batch, channel) tile: recompute its states, run the adjoint scan."""
+    dt, xt, ut, gyt = (_load(t, bs, ds) for t in (ins.delta, ins.x, ins.u, ins.gy))  # (b, Lp, d)
+    a_nd = ins.a_nd[:, ds]  # (N, d)
+    dec, h = _tile_states(bufs[:3], dt, xt, a_nd, ins.B[bs], chunk)  # (b, Lp, N, d)
+    bt, lp, n, d = h.shape
+    scratch = _view(bufs[2], bt, lp, n, d)
+    g = torch.mul(ins.C[bs].unsqueeze(3), gyt.unsqueeze(2), out=_view(bufs[3], bt, lp, n, d))
+    if ins.g_states is not None:
+        g.add_(ins.g_states[bs, :, ds].transpose(2, 3))
+    flat = (bt, lp // chunk, chunk, n * d)
+    _scan_chunks_reverse_(g.view(flat), dec.view(flat), scratch.view(flat))  # d loss / d x_l
+    grads.C[bs] += torch.mul(h, gyt.unsqueeze(2), out=scratch).sum(-1)  # (b, Lp, N)
+    grads.B[bs] += torch.mul(g, xt.unsqueeze(2), out=scratch).sum(-1)  # (b, Lp, N)
+    b_m = ins.B[bs].view(bt * lp, 1, n)
+    g_x = torch.bmm(b_m, g.view(bt * lp, n, d)).view(bt, lp, d)  # sum_n g_l B_l
+    _store(grads.u, bs, ds, dt * g_x)
+    # d loss / d(delta A) = g_l * decay_l * x_{l-1}
+    q = torch.mul(g, dec, out=scratch)
+    q[:, 1:].mul_(h[:, :-1])
+    q[:, 0].zero_()  # the state before the first step is zero
+    _store(grads.delta, bs, ds, ut * g_x + torch.mul(q, a_nd, out=h).sum(2))
+    grads.a_nd[:, ds] += torch.mul(q, dt.unsqueeze(2), out=dec).sum((0, 1))
 
 
 def selective_scan_bld(
