@@ -1,37 +1,60 @@
 """Re-send jobs whose message was lost with a killed embedded worker.
 
 The filesystem broker deletes a message when a worker takes it, so a worker killed mid-task
-takes its message with it. An embedded deployment has exactly one worker, so when it starts,
-every job left ``running`` lost its message: it is sent again at its current step (steps are
-idempotent). Redis deployments never need this: unacknowledged messages come back by themselves
-after the visibility timeout.
+takes its message with it. An embedded deployment has exactly one worker, so when it starts:
+- every job left ``running`` lost its message: it is sent again at its current step;
+- a ``queued`` job whose message is not in the queue folder (taken, then lost before the job
+  row said ``running``) is sent again from its first step.
+Steps are idempotent, so a second run is harmless. Redis deployments never need this:
+unacknowledged messages come back by themselves after the visibility timeout.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
+from pathlib import Path
 
 from m3tr_core.db.models import JobState
 from m3tr_core.pipeline.jobs import unfinished_jobs
 from m3tr_core.pipeline.plan import PlanError, plan_steps
 from workers.context import get_context
-from workers.tasks import send_step
+from workers.tasks import STEP_TASKS, send_step
 
 log = logging.getLogger(__name__)
 
 
-def resend_interrupted_jobs() -> list[int]:
-    """Send again every ``running`` job at its current step; returns their ids."""
+def queued_job_ids(queue_dir: Path) -> set[int]:
+    """Job ids of the step messages waiting in a filesystem-broker folder."""
+    ids: set[int] = set()
+    names = set(STEP_TASKS.values())
+    for path in queue_dir.glob("*.msg"):
+        try:
+            headers = json.loads(path.read_text()).get("headers", {})
+            if headers.get("task") in names:
+                args = ast.literal_eval(headers.get("argsrepr") or "()")
+                ids.add(int(args[0]))
+        except (OSError, ValueError, SyntaxError, IndexError, TypeError):
+            continue  # taken by a worker meanwhile, or not ours
+    return ids
+
+
+def resend_interrupted_jobs(queue_dir: Path | None = None) -> list[int]:
+    """Send again every interrupted job (see the module docstring); returns their ids."""
     ctx = get_context()
     with ctx.session_factory() as session:
-        jobs = [j for j in unfinished_jobs(session) if j.state == JobState.RUNNING]
+        jobs = unfinished_jobs(session)
+    waiting = queued_job_ids(queue_dir) if queue_dir is not None else set()
     sent = []
     for job in jobs:
+        if job.state == JobState.QUEUED and (queue_dir is None or job.id in waiting):
+            continue
         try:
             steps = plan_steps(job.kind, job.params)
         except PlanError:
             continue
-        step = job.step if job.step in steps else steps[0]
+        step = job.step if job.state == JobState.RUNNING and job.step in steps else steps[0]
         send_step(job.id, step)
         sent.append(job.id)
     if sent:

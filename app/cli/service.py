@@ -58,9 +58,10 @@ def worker(
 
         @signals.worker_ready.connect(weak=False)
         def _recover(**_: object) -> None:
+            from workers.celery_app import broker_folders
             from workers.recovery import resend_interrupted_jobs
 
-            resend_interrupted_jobs()
+            resend_interrupted_jobs(broker_folders(s)["queue"])
 
     @signals.worker_shutdown.connect(weak=False)
     def _close(**_: object) -> None:
@@ -114,7 +115,9 @@ def serve(
         embedded = EmbeddedWorker(get_app(), concurrency=concurrency)
         embedded.start()
         if is_embedded(s):
-            resend_interrupted_jobs()
+            from workers.celery_app import broker_folders
+
+            resend_interrupted_jobs(broker_folders(s)["queue"])
     try:
         uvicorn.run(_web_app(services), host=host, port=port, log_level="info")
     finally:
