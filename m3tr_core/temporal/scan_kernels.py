@@ -129,6 +129,8 @@ def linear_scan(a: Tensor, b: Tensor, chunk: int | None = None) -> Tensor:
     return _LinearScan.apply(a.contiguous(), b.contiguous(), chunk)
 
 
+LOG2_E = math.log2(math.e)
+
 # Elements per tile of the (B, L, N, D) work: buffers of a few MiB, reused from tile to tile, so
 # that a tile stays in the last-level cache while each op issued from Python still covers tens of
 # thousands of elements (the Python overhead per op is a few microseconds).
@@ -211,22 +213,22 @@ def _tile_states(
     bufs: tuple[Tensor, Tensor, Tensor],
     delta: Tensor,
     x: Tensor,
-    a_nd: Tensor,
+    a2_nd: Tensor,
     Bm: Tensor,
     chunk: int,
 ) -> tuple[Tensor, Tensor]:
     """Decay factors and states of one tile, written into ``bufs`` = (decay, states, products).
 
     Args:
-        delta, x: (b, Lp, d) steps and ``delta * u``; a_nd: (N, d) the transposed ``A``;
-        Bm: (b, Lp, N). With products ``is`` decay, the decay factors are overwritten.
+        delta, x: (b, Lp, d) steps and ``delta * u``; a2_nd: (N, d) the transposed ``A`` times
+        ``log2(e)`` (``exp2`` is several times faster than ``exp`` on CPU); Bm: (b, Lp, N). With products ``is`` decay, the decay factors are overwritten.
     Returns:
         decay, states: (b, Lp, N, d) views into the buffers.
     """
-    (bt, lp, d), n = x.shape, a_nd.shape[0]
+    (bt, lp, d), n = x.shape, a2_nd.shape[0]
     dec, h = _view(bufs[0], bt, lp, n, d), _view(bufs[1], bt, lp, n, d)
     prods = dec if bufs[2] is bufs[0] else _view(bufs[2], bt, lp, n, d)
-    torch.mul(delta.unsqueeze(2), a_nd, out=dec).exp_()  # (b, Lp, N, d)
+    torch.mul(delta.unsqueeze(2), a2_nd, out=dec).exp2_()  # (b, Lp, N, d) exp(delta A)
     torch.mul(Bm.unsqueeze(3), x.unsqueeze(2), out=h)  # (b, Lp, N, d)
     nc = lp // chunk
     _scan_chunks_(
@@ -294,7 +296,7 @@ class _SelectiveScanBLD(torch.autograd.Function):
         x_p = d_p * _pad_length(u, chunk)  # (B, Lp, D)
         b_p, c_p = _pad_length(Bm, chunk).contiguous(), _pad_length(Cm, chunk).contiguous()
         lp = d_p.shape[1]
-        a_nd = A.t().contiguous()  # (N, D)
+        a2_nd = (A.t() * LOG2_E).contiguous()  # (N, D)
         y = torch.empty_like(x_p)  # (B, Lp, D), in the caller's memory layout
         states_out = u.new_empty(batch, length, channels, n) if want_states else None
         tiles = _tiles(batch, channels, lp * n)
@@ -303,7 +305,7 @@ class _SelectiveScanBLD(torch.autograd.Function):
         with _flush_denormals(u.device):
             for bs, ds in tiles:
                 dt, xt = _load(d_p, bs, ds), _load(x_p, bs, ds)  # (b, Lp, d)
-                _, h = _tile_states(bufs, dt, xt, a_nd[:, ds], b_p[bs], chunk)  # (b, Lp, N, d)
+                _, h = _tile_states(bufs, dt, xt, a2_nd[:, ds], b_p[bs], chunk)  # (b, Lp, N, d)
                 bt, d = h.shape[0], h.shape[3]
                 c_m = c_p[bs].view(bt * lp, 1, n)
                 y_t = torch.bmm(c_m, h.view(bt * lp, n, d)).view(bt, lp, d)  # C_l . x_l
@@ -333,6 +335,7 @@ class _SelectiveScanBLD(torch.autograd.Function):
             B=_pad_length(Bm, chunk).contiguous(),
             C=_pad_length(Cm, chunk).contiguous(),
             a_nd=A.t().contiguous(),
+            a2_nd=(A.t() * LOG2_E).contiguous(),
             g_states=_pad_length(g_states, chunk) if _is_full(g_states) else None,
         )
         grads = _BackwardGrads(
@@ -372,7 +375,7 @@ def _tile_numel(tiles: list[tuple[slice, slice]], per_bd: int) -> int:
 @dataclasses.dataclass
 class _BackwardInputs:
     """Padded inputs of the backward: (B, Lp, D) delta, x = delta * u, u, gy; (B, Lp, N) B, C;
-    (N, D) the transposed A; (B, Lp, D, N) the states' gradient, if any."""
+    (N, D) the transposed A, and times log2(e); (B, Lp, D, N) the states' gradient, if any."""
 
     delta: Tensor
     x: Tensor
@@ -381,6 +384,7 @@ class _BackwardInputs:
     B: Tensor
     C: Tensor
     a_nd: Tensor
+    a2_nd: Tensor
     g_states: Tensor | None
 
 
@@ -406,7 +410,7 @@ def _backward_tile(
     """Gradients of one (batch, channel) tile: recompute its states, run the adjoint scan."""
     dt, xt, ut, gyt = (_load(t, bs, ds) for t in (ins.delta, ins.x, ins.u, ins.gy))  # (b, Lp, d)
     a_nd = ins.a_nd[:, ds]  # (N, d)
-    dec, h = _tile_states(bufs[:3], dt, xt, a_nd, ins.B[bs], chunk)  # (b, Lp, N, d)
+    dec, h = _tile_states(bufs[:3], dt, xt, ins.a2_nd[:, ds], ins.B[bs], chunk)  # (b, Lp, N, d)
     bt, lp, n, d = h.shape
     scratch = _view(bufs[2], bt, lp, n, d)
     g = torch.mul(ins.C[bs].unsqueeze(3), gyt.unsqueeze(2), out=_view(bufs[3], bt, lp, n, d))
