@@ -42,6 +42,7 @@ DEFAULT_HOME = Path("m3tr-data") / "demo"
 TEST_SHARE = 0.2
 TEMPORAL_EPOCHS = 2
 TEMPORAL_MAX_LEN = 128
+FUSED_EPOCHS = 5
 
 
 @contextmanager
@@ -101,7 +102,7 @@ def build_workspace(n_videos: int, seed: int) -> dict[str, object]:
     temporal = train_temporal(ctx, ids)
     with stage("temporal + bank", len(ids)) as adv:
         fill_bank(ctx, ids, adv)
-    fused = train_fused(ctx, ids)
+    fused = train_fused(ctx)
     summary = {
         "videos": len(ids),
         "seed": seed,
@@ -280,10 +281,105 @@ def fill_bank(ctx, ids: list[int], progress: Callable[[int], None]) -> None:  # 
             video.status = VideoStatus.READY
 
 
-def train_fused(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
-    """Train and evaluate the fused M3TR model when the training code offers it."""
-    console.print("[yellow]fused model:[/] not available in this build; forecasts use neighbours")
-    return None
+def train_fused(ctx) -> str | None:  # noqa: ANN001
+    """Train the fused M3TR model (``m3tr train``'s library call) and compare it with cheap
+    baselines on the same validation videos; the table goes into the model version's metrics.
+
+    Made active only when the pipeline still runs with it active; otherwise kept inactive
+    (forecasts then come from the MHP) and said so.
+    """
+    from sqlalchemy import select
+
+    from m3tr_core.db.models import ModelVersion
+    from m3tr_core.db.session import transaction
+    from m3tr_core.demo_corpus import EVENT_TYPES
+    from m3tr_core.training.service import ServiceTrainError, train_service_model
+
+    name = "demo-m3tr"
+    with ctx.session_factory() as session:
+        if session.scalars(select(ModelVersion).where(ModelVersion.name == name)).first():
+            return name
+    with stage("fused model", None):
+        try:
+            info = train_service_model(
+                ctx.session_factory,
+                model_dir=ctx.model_dir,
+                name=name,
+                obs_window_s=ctx.obs_window_s,
+                horizon_s=ctx.horizon_s,
+                event_types=EVENT_TYPES,
+                top_s=ctx.top_s,
+                feature_dir=ctx.feature_dir,
+                profile=ctx.encoder_profile,
+                source="demo",
+                seed=0,
+                max_epochs=FUSED_EPOCHS,
+                activate=False,
+                progress=lambda msg: log.info("fused model: %s", msg),
+            )
+        except ServiceTrainError as exc:
+            console.print(f"[yellow]fused model not trained:[/] {exc}")
+            return None
+    with stage("baselines", None):
+        rows = baseline_rows(ctx, EVENT_TYPES)
+    m3tr_row = {"method": "M3TR (fused, demo-m3tr)", **info["val"]}
+    with transaction(ctx.session_factory) as session:
+        row = session.scalars(select(ModelVersion).where(ModelVersion.name == name)).one()
+        row.metrics = {
+            **(row.metrics or {}),
+            "evaluation": [m3tr_row, *rows],
+            "evaluation_note": "validation videos of the demo corpus (10%), same for every method",
+        }
+        model_id = row.id
+    if _activate_if_usable(ctx, model_id):
+        console.print(f"fused model [bold]{name}[/] trained and active")
+    else:
+        console.print(
+            f"[yellow]fused model {name} trained (evaluation in the Model tab) but not active:[/] "
+            "this build's pipeline cannot serve it yet; forecasts come from the temporal model"
+        )
+    return name
+
+
+def baseline_rows(ctx, event_types: tuple[str, ...]) -> list[dict[str, object]]:  # noqa: ANN001
+    """Scores of cheap baselines on the validation videos ``m3tr train`` holds out (seed 0)."""
+    from m3tr_core.evaluation.harness import run_methods, summarise
+    from m3tr_core.evaluation.methods.base import EvalSplit
+    from m3tr_core.evaluation.methods.gbdt import GBDT
+    from m3tr_core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
+    from m3tr_core.evaluation.splits import holdout_val
+    from m3tr_core.training.data import load_from_db
+    from m3tr_core.training.task import TaskSpec
+
+    with ctx.session_factory() as session:
+        data = load_from_db(
+            session, TaskSpec(ctx.obs_window_s, ctx.horizon_s, tuple(event_types)), "demo"
+        )
+    fit, val = holdout_val(len(data), 0.1, seed=0)
+    split = EvalSplit(data.subset(fit), data.subset(val), data.subset(val))
+    result = run_methods(split, [MeanBaseline(), SzaboHuberman(), GBDT(max_iter=200)], seeds=[0])
+    return [{"method": name, **scores} for name, scores in summarise(result).items()]
+
+
+def _activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
+    """Activate ``model_id``; undo it if the pipeline's temporal bridge then fails."""
+    from m3tr_core.db.models import ModelVersion
+    from m3tr_core.db.session import transaction
+    from m3tr_core.pipeline import temporal_api
+    from m3tr_core.pipeline.temporal import active_model
+
+    with transaction(ctx.session_factory) as session:
+        session.get(ModelVersion, model_id).is_active = True
+    try:
+        current = active_model(ctx)
+        if current is not None:
+            temporal_api.signature_dim(ctx, current)
+        return True
+    except temporal_api.TemporalModelUnavailable as exc:
+        log.info("fused model left inactive: %s", exc)
+        with transaction(ctx.session_factory) as session:
+            session.get(ModelVersion, model_id).is_active = False
+        return False
 
 
 def serve_workspace(host: str, port: int) -> None:

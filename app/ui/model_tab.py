@@ -9,28 +9,34 @@ import gradio as gr
 from app.services import Services
 from app.ui import plots
 from app.ui.handlers.models import (
-    active_model,
     bank_versions,
     evaluation_table,
     excitation_matrix,
+    model_of_kind,
     model_versions,
     temporal_model,
 )
+from m3tr_core.db.models import ModelVersion
+
+
+def _describe(model: ModelVersion | None, role: str) -> str:
+    if model is None:
+        return f"**{role}:** none trained yet"
+    state = "active" if model.is_active else "not active"
+    return f"**{role}:** `{model.name}` ({state})"
 
 
 def model_panel(services: Services) -> tuple[Any, ...]:
     """(models table, banks table, header, evaluation table, alpha figure)."""
-    model = active_model(services)
-    if model is None:
-        header = "No model trained yet (`m3tr train`, or `m3tr demo` for a demo workspace)."
-    else:
-        header = f"### Active model: `{model.name}` ({model.kind})"
-    alpha = excitation_matrix(model)
+    fused = model_of_kind(services, "m3tr")
     mhp = temporal_model(services)
-    if alpha is None and mhp is not None:
-        alpha = excitation_matrix(mhp)
-    if mhp is not None:
-        header += f"  \nTemporal model (MHP): `{mhp.name}`{' (active)' if mhp.is_active else ''}"
+    lines = [_describe(fused, "Fused model (M3TR)"), _describe(mhp, "Temporal model (MHP)")]
+    if fused is None and mhp is None:
+        lines.append("Train with `m3tr train`, or run `m3tr demo` for a demo workspace.")
+    note = (fused.metrics or {}).get("evaluation_note") if fused is not None else None
+    if note:
+        lines.append(f"Evaluation on the {note}.")
+    alpha = excitation_matrix(mhp)
     fig = (
         plots.alpha_heatmap(*alpha)
         if alpha is not None
@@ -39,8 +45,8 @@ def model_panel(services: Services) -> tuple[Any, ...]:
     return (
         model_versions(services),
         bank_versions(services),
-        header,
-        evaluation_table(model.metrics if model else None),
+        "  \n".join(lines),
+        evaluation_table(fused.metrics if fused is not None else None),
         fig,
     )
 
@@ -52,7 +58,7 @@ def build_model_tab(services: Services) -> None:
         refresh = gr.Button("Refresh", elem_id="model-refresh")
         with gr.Row():
             evaluation = gr.Dataframe(
-                label="Evaluation: M3TR against baselines and ablations (test split)",
+                label="Evaluation: M3TR against baselines and ablations (log1p total at the horizon)",
                 elem_id="model-evaluation",
                 scale=3,
             )

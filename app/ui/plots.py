@@ -235,7 +235,6 @@ def alpha_heatmap(alpha: np.ndarray, types: Sequence[str]) -> Figure:
             color="white" if v < a.mean() else "black",
         )
     fig.colorbar(im, ax=ax, shrink=0.8)
-    ax.set_title("Excitation matrix alpha")
     return fig
 
 

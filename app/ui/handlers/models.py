@@ -96,6 +96,7 @@ _METRIC_KEYS = {
     "plcc": "PLCC",
     "mae": "MAE",
     "coverage": "coverage",
+    "coverage_in_sample": "coverage",
 }
 
 
@@ -144,6 +145,12 @@ def evaluation_table(metrics: Mapping[str, Any] | None) -> pd.DataFrame:
         if rows:
             break
     if not rows:
+        for split in ("test", "val"):  # m3tr train records its validation scores under "val"
+            block = metrics.get(split)
+            if isinstance(block, Mapping) and any(k.lower() in _METRIC_KEYS for k in block):
+                rows = [_metric_row(f"m3tr ({'validation' if split == 'val' else split})", block)]
+                break
+    if not rows:
         head = _metric_row("m3tr", {k: v for k, v in metrics.items() if k.lower() in _METRIC_KEYS})
         rows = [head] if len(head) > 1 else []
     if not rows:
@@ -156,17 +163,19 @@ def evaluation_table(metrics: Mapping[str, Any] | None) -> pd.DataFrame:
     return df.round(4)
 
 
-def temporal_model(services: Services) -> ModelVersion | None:
-    """The active temporal (kind ``mhp``) model version, else the newest one."""
+def model_of_kind(services: Services, kind: str) -> ModelVersion | None:
+    """The active model version of ``kind``, else the newest one of that kind."""
     with services.sessions() as session:
-        rows = list(
-            session.scalars(
-                select(ModelVersion)
-                .where(ModelVersion.kind == "mhp")
-                .order_by(ModelVersion.is_active.desc(), ModelVersion.id.desc())
-            )
-        )
-    return rows[0] if rows else None
+        return session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.kind == kind)
+            .order_by(ModelVersion.is_active.desc(), ModelVersion.id.desc())
+        ).first()
+
+
+def temporal_model(services: Services) -> ModelVersion | None:
+    """The temporal (kind ``mhp``) model version shown: the active one, else the newest."""
+    return model_of_kind(services, "mhp")
 
 
 def _recorded_alpha(model: ModelVersion) -> tuple[np.ndarray, list[str]] | None:

@@ -96,3 +96,27 @@ def test_alpha_from_an_mhp_checkpoint(tmp_path):
     a, types = excitation_matrix(model)
     assert types == ["like", "share"]
     assert np.allclose(a, mhp.hawkes.alpha.detach().numpy())
+
+
+def test_evaluation_table_from_m3tr_train_validation_scores():
+    t = evaluation_table({"val": {"nmse": 0.58, "src": 0.51, "plcc": 0.67, "mae": 0.29}})
+    assert t.loc[0, "method"] == "m3tr (validation)" and t.loc[0, "nMSE"] == 0.58
+
+
+def test_model_panel_shows_fused_evaluation_and_mhp_alpha(tmp_path):
+    from app.ui.model_tab import model_panel
+
+    services, _ = make_services(tmp_path / "home")
+    add_model(services, "mhp-a", kind="mhp", metrics={"alpha": [[0.2, 0.1], [0.0, 0.3]]})
+    rows = [{"method": "M3TR", "nmse": 0.3}, {"method": "mean", "nmse": 1.0}]
+    from m3tr_core.db.models import ModelVersion
+    from m3tr_core.db.session import transaction
+
+    with transaction(services.sessions) as s:
+        s.add(ModelVersion(name="fused-a", kind="m3tr", is_active=False,
+                           metrics={"evaluation": rows, "evaluation_note": "demo validation"}))  # fmt: skip
+    models, banks, header, evaluation, fig = model_panel(services)
+    assert "`fused-a` (not active)" in header and "`mhp-a` (active)" in header
+    assert evaluation["method"].tolist() == ["M3TR", "mean"]
+    assert [t.get_text() for t in fig.axes[0].texts][:2] == ["0.20", "0.10"]
+    assert set(models["name"]) == {"mhp-a", "fused-a"} and banks.empty
