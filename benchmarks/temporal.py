@@ -29,18 +29,14 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 
 
-def _timed(fn: Any, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def bench_scan(
-    batch: int = 256, length: int = 512, d: int = 64, n: int = 16, repeats: int = 2
+    batch: int = 256, length: int = 512, d: int = 64, n: int = 16, repeats: int = 3
 ) -> dict[str, Any]:
+    """Forward+backward of both scans, interleaved (naive, chunked, naive, ...); medians.
+
+    The machine is shared, so each implementation runs ``repeats`` times, alternating, and the
+    medians are compared; the per-run wall and process-CPU seconds are kept in the result.
+    """
     from m3tr_core.temporal.scan import selective_scan, selective_scan_ref
 
     g = torch.Generator().manual_seed(0)
@@ -50,17 +46,28 @@ def bench_scan(
     B = torch.randn(batch, n, length, generator=g).requires_grad_()
     C = torch.randn(batch, n, length, generator=g).requires_grad_()
 
-    def run(fn: Any) -> None:
+    def run(fn: Any) -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         y = fn(u, delta, A, B, C, delta_softplus=True)
         y.square().mean().backward()
+        return time.perf_counter() - t0, time.process_time() - c0
 
-    t_chunked = _timed(lambda: run(selective_scan), repeats)
-    t_naive = _timed(lambda: run(selective_scan_ref), 1)
+    runs: dict[str, list[tuple[float, float]]] = {"naive": [], "chunked": []}
+    for _ in range(repeats):
+        runs["naive"].append(run(selective_scan_ref))
+        runs["chunked"].append(run(selective_scan))
+    wall = {k: float(np.median([w for w, _ in v])) for k, v in runs.items()}
+    cpu = {k: float(np.median([c for _, c in v])) for k, v in runs.items()}
     return {
         "shape": {"batch": batch, "length": length, "d_model": d, "d_state": n},
-        "chunked_s": t_chunked,
-        "naive_s": t_naive,
-        "speedup": t_naive / t_chunked,
+        "repeats": repeats,
+        "chunked_s": wall["chunked"],
+        "naive_s": wall["naive"],
+        "speedup": wall["naive"] / wall["chunked"],
+        "chunked_cpu_s": cpu["chunked"],
+        "naive_cpu_s": cpu["naive"],
+        "cpu_speedup": cpu["naive"] / cpu["chunked"],
+        "runs_wall_cpu_s": runs,
     }
 
 
@@ -190,7 +197,9 @@ def register(app: typer.Typer) -> None:
         t0 = time.perf_counter()
         scan = bench_scan()
         typer.echo(
-            f"scan: chunked {scan['chunked_s']:.2f}s naive {scan['naive_s']:.2f}s x{scan['speedup']:.1f}"
+            f"scan (medians of {scan['repeats']}): chunked {scan['chunked_s']:.2f}s "
+            f"naive {scan['naive_s']:.2f}s x{scan['speedup']:.1f} "
+            f"(process CPU x{scan['cpu_speedup']:.1f})"
         )
         thin = bench_thinning()
         typer.echo(
