@@ -47,7 +47,10 @@ class EvalResult:
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and std ignoring NaN (an undefined metric, e.g. SRC of a constant forecast)."""
     arr = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(arr).any():
+        return float("nan"), float("nan")
     return float(np.nanmean(arr)), float(np.nanstd(arr))
 
 

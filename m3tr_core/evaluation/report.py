@@ -100,7 +100,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Task: events in [0, {report['task']['obs_window_s']:g}] s observed; target = count per "
         f"type at H = {report['task']['horizon_s']} s ({', '.join(report['task']['event_types'])}).",
         f"n_train = {report['n_train']}, n_val = {report['n_val']}, n_test = {report['n_test']}; "
-        f"split: {report['split']}; seeds {report['seeds']} (seeded methods: mean ± std).",
+        f"split: {report['split'].get('kind')} (seed {report['split'].get('seed')}); seeds {report['seeds']} (seeded methods: mean ± std).",
         f"Wall time: {report['seconds']:.0f} s.",
         "",
         f"**Metric definitions.** {NMSE_DEFINITION}",

@@ -181,6 +181,13 @@ def evaluate_dataset(
             notes.append(
                 f"`{m.name}`: no point-process encoder supplied; temporal modality by pad-and-mask"
             )
+    for m in runnable:
+        if isinstance(m, PerVideoPointProcess):
+            notes.append(
+                f"`{m.name}`: fitted to each test video's own [0, T_obs] events, {m.n_paths} "
+                f"simulated futures to H, each cut at {m.max_events} events (above every total in "
+                "this data); median forecast, 10%-90% simulation interval"
+            )
     meta = {
         "dataset": dataset,
         "train_dir": str(train_dir),
