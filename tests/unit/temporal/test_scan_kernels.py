@@ -1,4 +1,4 @@
-"""Edge cases of the tiled chunked scan: underflowing decays, tile shapes, denormal flag."""
+"""Edge cases of the tiled chunked scan: underflowing decays, tile shapes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from m3tr_core.temporal import scan_kernels
 from m3tr_core.temporal.scan import selective_scan, selective_scan_ref
-from m3tr_core.temporal.scan_kernels import _denormals_flushed, selective_scan_bld
+from m3tr_core.temporal.scan_kernels import selective_scan_bld
 
 
 def _inputs(b: int, d: int, length: int, n: int, seed: int = 0, dtype=torch.float32):
@@ -65,10 +65,3 @@ def test_all_states_and_their_gradient_with_split_tiles(monkeypatch):
     )
     f = lambda *a: tuple(selective_scan_bld(*a, chunk=4, return_states=True))  # noqa: E731
     assert torch.autograd.gradcheck(f, args)
-
-
-def test_denormal_flag_is_restored():
-    before = _denormals_flushed()
-    u, delta, A, B, C = _inputs(1, 2, 9, 2)
-    selective_scan(u, delta, A, B, C, delta_softplus=True).sum().backward()
-    assert _denormals_flushed() == before
