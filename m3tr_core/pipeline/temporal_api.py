@@ -61,8 +61,10 @@ def _sequence(ctx: PipelineContext, mhp: MHP, t: np.ndarray, types: np.ndarray, 
     return EventSequence(t[keep], ids[keep], t_end_s=ctx.obs_window_s, key=key)
 
 
-def _generator(video_id: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(video_id) * 7919 + 17)
+def _generator(video_id: int, mhp: MHP) -> torch.Generator:
+    """A generator seeded by the video (same draws on every re-run), on the model's device."""
+    device = next(mhp.parameters()).device
+    return torch.Generator(device=device).manual_seed(int(video_id) * 7919 + 17)
 
 
 def signature_dim(ctx: PipelineContext, model: ActiveModel) -> int:
@@ -78,7 +80,7 @@ def signature(
 
     mhp = load_model(ctx, model)
     seq = _sequence(ctx, mhp, t, types, video_id)
-    sig = temporal_signature(mhp, [seq], SIGNATURE_LENGTH, generator=_generator(video_id))
+    sig = temporal_signature(mhp, [seq], SIGNATURE_LENGTH, generator=_generator(video_id, mhp))
     return sig.X[0].cpu().numpy().astype(np.float32), bool(sig.cold_start[0])  # (L, d)
 
 
@@ -107,7 +109,7 @@ def forecast(
         type_names=names,
         n_paths=ctx.forecast_samples,
         quantiles=(lo_q, 0.5, 1 - lo_q),
-        generator=_generator(video_id),
+        generator=_generator(video_id, mhp),
     )
     per_type = {
         k: {
