@@ -43,6 +43,8 @@ class PipelineContext:
         top_s: S, neighbours retrieved per video.
         device: torch device string for encoders and the temporal model.
         forecast_samples: simulated futures per forecast.
+        forecast_max_events: cap on simulated events per future (bounds a forecast's latency;
+            futures that hit it are counted in the row's ``truncated_paths``).
         interval: central interval level of forecasts.
     """
 
@@ -58,6 +60,7 @@ class PipelineContext:
     top_s: int = 10
     device: str = "cpu"
     forecast_samples: int = 64
+    forecast_max_events: int = 2000
     interval: float = 0.8
     _store: VectorStore | None = field(default=None, init=False, repr=False)
     _store_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

@@ -109,6 +109,7 @@ def forecast(
         type_names=names,
         n_paths=ctx.forecast_samples,
         quantiles=(lo_q, 0.5, 1 - lo_q),
+        max_events=ctx.forecast_max_events,
         generator=_generator(video_id, mhp),
     )
     per_type = {
