@@ -56,7 +56,7 @@ class FaissConfig:
     ivfpq_min_size: int = 200_000
     nlist: int | None = None
     pq_subvector_dim: int = 8
-    nprobe: int = 16
+    nprobe: int = 24
     refine_factor: int = 4
     train_sample: int = 65_536
     exact_below: int = 2_000

@@ -58,7 +58,7 @@ JOINT = "joint"  # concat(R, s) (s = 0 where absent): one inner-product search f
 DEFAULT_TOP_S = 10
 # Prefetch per named vector (semantic, temporal, joint). On ../shared/data (CED Weibo, 2,032
 # posts) recall@10 vs exact Eq. 3 over the whole bank is 0.9999 from N = 20 and 1.0 from N = 30
-# (`m3tr bench retrieval-prefetch`); on 1M clustered vectors with FAISS IVF-PQ (nprobe 16),
+# (`m3tr bench retrieval-prefetch`); on 1M clustered vectors with FAISS IVF-PQ (nprobe 24),
 # N = 50 is the smallest tried with recall@10 >= 0.95. See benchmarks/results/retrieval.md.
 DEFAULT_PREFETCH_N = 50
 
