@@ -86,6 +86,18 @@ def build_predict_tab(services: Services) -> None:
     ]
     keep: tuple[Any, ...] = tuple(gr.skip() for _ in range(N_RESULT_OUTPUTS))
 
+    def cleared() -> tuple[Any, ...]:
+        """Empty result area (a new job is running: the previous result must not linger)."""
+        return (
+            pd.DataFrame(columns=FORECAST_COLUMNS),
+            None,
+            None,
+            [],
+            pd.DataFrame(columns=NEIGHBOUR_COLUMNS),
+            None,
+            "",
+        )
+
     def on_submit(
         video_file: str | None, title_v: str, description_v: str, events_file: str | None
     ) -> Iterator[tuple[Any, ...]]:
@@ -98,7 +110,7 @@ def build_predict_tab(services: Services) -> None:
             _status(
                 f"Video {sub.video_id} stored ({sub.n_events} events); job {sub.job_id} queued"
             ),
-            *keep,
+            *cleared(),
         )
         yield from _follow(sub.job_id, sub.video_id)
 
