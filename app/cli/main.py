@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 
 import typer
 
@@ -36,23 +37,56 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
     )
 
 
-def _register() -> None:
+# Top-level commands of the ``_TOP_LEVEL`` modules, so that ``m3tr CMD`` imports only CMD's module.
+_COMMAND_MODULE: dict[str, str] = {
+    "train": "modeling",
+    "evaluate": "modeling",
+    "serve": "service",
+    "worker": "service",
+    "ingest": "service",
+    "jobs": "service",
+    "demo": "demo",
+}
+
+
+def _import(module: str):  # noqa: ANN202
+    try:
+        return importlib.import_module(f"app.cli.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"app.cli.{module}":
+            raise
+        return None
+
+
+def _requested_command(argv: list[str]) -> str | None:
+    """The command named on the command line (first non-option argument), if any."""
+    for arg in argv[1:]:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _register(argv: list[str] | None = None) -> None:
+    """Register command groups. When the command line names one known command, only its module
+    is imported (the content and temporal modules pull in torch and transformers, seconds of
+    start-up); otherwise (help, tests) everything is."""
+    wanted = _requested_command(sys.argv if argv is None else argv)
+    groups = {g[1]: g for g in _GROUPS}
+    if wanted in groups:
+        module, name, help_text = groups[wanted]
+        if (mod := _import(module)) is not None:
+            app.add_typer(mod.app, name=name, help=help_text)
+        return
+    if wanted in _COMMAND_MODULE:
+        if (mod := _import(_COMMAND_MODULE[wanted])) is not None:
+            mod.register(app)
+        return
     for module, name, help_text in _GROUPS:
-        try:
-            mod = importlib.import_module(f"app.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"app.cli.{module}":
-                raise
-            continue
-        app.add_typer(mod.app, name=name, help=help_text)
+        if (mod := _import(module)) is not None:
+            app.add_typer(mod.app, name=name, help=help_text)
     for module in _TOP_LEVEL:
-        try:
-            mod = importlib.import_module(f"app.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"app.cli.{module}":
-                raise
-            continue
-        mod.register(app)
+        if (mod := _import(module)) is not None:
+            mod.register(app)
 
 
 _register()
