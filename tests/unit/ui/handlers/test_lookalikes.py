@@ -87,3 +87,23 @@ def test_search_by_title_id_and_external_id(world):
     assert search_videos(services, str(ids["other a"]))[0][1] == ids["other a"]
     assert search_videos(services, "nothing like this") == []
     assert len(search_videos(services, "")) == 5
+
+
+def test_render_lookalikes_tables_and_figure(world):
+    from app.ui.lookalikes_tab import render_lookalikes
+
+    services, ids = world
+    view = lookalikes(services, ids["query"], weight=0.3, top_s=2)
+    header, content, trajectory, combined, fig = render_lookalikes(
+        view, services.settings.horizon_s
+    )
+    assert "content 0.30 and trajectory 0.70" in header
+    assert (
+        content.loc[0, "title"] == "content twin"
+        and trajectory.loc[0, "title"] == "trajectory twin"
+    )
+    assert len(combined) == 2 and [ax.get_title() for ax in fig.axes] == [
+        "content only",
+        "trajectory only",
+        "combined",
+    ]
