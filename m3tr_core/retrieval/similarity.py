@@ -63,6 +63,7 @@ DEFAULT_TOP_S = 10
 DEFAULT_PREFETCH_N = 50
 
 Mode = Literal["temporal_aware", "content_only"]
+NO_BANK_TEMPORAL = "the bank has no temporal vectors (among the videos the filter allows)"
 Norm = Literal["bank", "candidates"]
 
 
@@ -234,13 +235,10 @@ def retrieve_batch(
         raise ValueError(f"norm must be 'bank' or 'candidates', got {norm!r}")
     base = filter or Filter()
     filters = [base if i is None else base.with_excluded([i]) for i in ids]
-    temporal_ok = (
-        query_temporal is not None
-        and TEMPORAL in store.dims(collection)
-        and store.count(collection, TEMPORAL) > 0
-    )
+    dims = store.dims(collection)
+    temporal_ok = query_temporal is not None and TEMPORAL in dims
     if query_temporal is not None and not temporal_ok:
-        temporal_reason = "the bank has no temporal vectors"
+        temporal_reason = NO_BANK_TEMPORAL
     n = max(prefetch_n, top_s)
     # Exclusions differ per query: prefetch with the shared filter, over-fetching by one, then
     # drop each query's own id (keeps the store call batched).
@@ -254,7 +252,7 @@ def retrieve_batch(
         raise ValueError(f"{qt.shape[0]} temporal queries for {nq} semantic queries")
     tem = _prefetch(store, collection, TEMPORAL, qt, n, base, filters, extra, norm)
     joint: list[_Joint | None] = [None] * nq
-    if norm == "bank" and JOINT in store.dims(collection):
+    if norm == "bank" and JOINT in dims:
         joint = _joint_prefetch(
             store, collection, qs, qt, sem, tem, n, base, filters, extra, weight
         )
@@ -272,6 +270,8 @@ def retrieve_batch(
             norm,
             joint[j],
         )
+        if tem[j].hits  # no allowed bank video has a trajectory: content only
+        else _content_only(sem[j], filters[j], top_s, NO_BANK_TEMPORAL)
         for j in range(nq)
     ]
 
