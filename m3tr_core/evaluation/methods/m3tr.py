@@ -48,6 +48,11 @@ class M3TRVariant:
     temporal: TemporalKind = "mhp"
     retrieval: str = "temporal_aware"  # "temporal_aware" | "content_only" | "none"
     use_labels: bool = True
+    # trajectory vector of Eq. 3 with the MHP: "signature" (mean-pooled X^s of length
+    # signature_length), "profile" (count profile) or "signature+profile" (both, concatenated
+    # after L2 normalisation and scaled by 1/sqrt(2): the dot product averages the two cosines)
+    trajectory: str = "signature"
+    signature_length: int = 128
 
 
 VARIANTS = {
@@ -135,6 +140,23 @@ class M3TRMethod:
             bank.close()
         return n_tr, n_va, n_te
 
+    def _mhp_trajectory(self, mhp: nn.Module, obs_window_s: float, seed: int) -> TrajectoryVectors:
+        kind, length = self.variant.trajectory, self.variant.signature_length
+        if kind not in ("signature", "profile", "signature+profile"):
+            raise ValueError(f"unknown trajectory vector {kind!r}")
+
+        def traj(d: TaskData, tr: TaskData) -> np.ndarray:
+            parts = []
+            if "signature" in kind:
+                parts.append(
+                    signature_vectors(mhp, d.event_t, d.event_k, obs_window_s, length, seed=seed)
+                )
+            if "profile" in kind:
+                parts.append(profile_trajectory_vectors(d, tr))
+            return (np.concatenate(parts, axis=1) / np.sqrt(len(parts))).astype(np.float32)
+
+        return traj
+
     def run(self, split: EvalSplit, seed: int) -> MethodOutput:
         cfg = self.config(split.train)
         torch.manual_seed(seed)
@@ -147,8 +169,7 @@ class M3TRMethod:
             if isinstance(temporal, MHPTemporalEncoder):
                 mhp = temporal.mhp
 
-                def traj(d: TaskData, tr: TaskData) -> np.ndarray:
-                    return signature_vectors(mhp, d.event_t, d.event_k, cfg.obs_window_s, seed=seed)
+                traj = self._mhp_trajectory(mhp, cfg.obs_window_s, seed)
 
         model = M3TRFusion(cfg, temporal)
         n_tr, n_va, n_te = self.neighbours(split, cfg, traj)
@@ -188,6 +209,15 @@ class M3TRMethod:
                 "temporal": cfg.temporal,
                 "retrieval": self.variant.retrieval if cfg.top_s else "none",
                 "retrieval_mode": None if n_te is None else n_te.mode,
+                "trajectory_vector": (
+                    None
+                    if n_te is None or n_te.mode != "temporal_aware"
+                    else (
+                        f"{self.variant.trajectory} (L={self.variant.signature_length})"
+                        if cfg.temporal == "mhp"
+                        else "count profile"
+                    )
+                ),
                 "best_epoch": result.best_epoch,
                 "train_seconds": round(result.seconds, 2),
             },
