@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # jobs
     broker_url: str | None = Field(default=None, description="Celery broker; default embedded")
     visibility_timeout_s: int = Field(default=6 * 3600, ge=60)
+    broker_key_prefix: str = Field(
+        default="", description="prefix of every Redis broker key: several deployments on one Redis"
+    )
 
     # model
     device: str = "cpu"

@@ -84,6 +84,7 @@ def load_env(home: Path, database_url: str | None, broker_url: str | None) -> di
         env["M3TR_DATABASE_URL"] = database_url
     if broker_url:
         env["M3TR_BROKER_URL"] = broker_url
+        env["M3TR_BROKER_KEY_PREFIX"] = f"m3tr-bench-{os.getpid()}-{time.time_ns()}:"
         env["M3TR_VISIBILITY_TIMEOUT_S"] = "600"
     return env
 

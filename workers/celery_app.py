@@ -88,6 +88,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "unacked_restore_interval": max(1, min(60, vt // 6)),
             "unacked_restore_throttle": 1,
         }
+        if settings.broker_key_prefix:
+            conf["broker_transport_options"]["global_keyprefix"] = settings.broker_key_prefix
     return conf
 
 

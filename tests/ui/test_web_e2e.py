@@ -1,6 +1,6 @@
 """End to end in headless Chromium: ``m3tr demo`` on a free port, upload, forecast, lookalikes.
 
-Needs /usr/bin/chromium (``scripts/install-browser``) and the ``playwright`` package; never
+Needs /usr/bin/chromium (``scripts/install-system-deps``) and the ``playwright`` package; never
 runs ``playwright install``. Screenshots go to ``test-artifacts/ui/``; with
 ``M3TR_UPDATE_SCREENSHOT=1`` the Predict screenshot also refreshes ``docs/screenshot-predict.png``.
 """
@@ -54,7 +54,9 @@ def _healthy(url: str) -> bool:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``m3tr demo`` on a fresh workspace and a free port; yields (base url, home)."""
     if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (run scripts/install-browser)")
+        if os.environ.get("CI"):
+            pytest.fail("no /usr/bin/chromium in CI (scripts/install-system-deps installs it)")
+        pytest.skip("no /usr/bin/chromium (run scripts/install-system-deps)")
     pytest.importorskip("playwright.sync_api")
     home = tmp_path_factory.mktemp("demo") / "home"
     port = _free_port()

@@ -17,6 +17,11 @@ def test_redis_deployment_acks_late_one_at_a_time_with_long_visibility(tmp_path:
     assert conf["task_ignore_result"] and conf["result_backend"] is None
     assert conf["broker_transport_options"]["visibility_timeout"] == 21600
     assert conf["broker_url"] == "redis://redis:6379/0"
+    assert "global_keyprefix" not in conf["broker_transport_options"]
+    prefixed = celery_config(
+        Settings(home=tmp_path, broker_url="redis://redis:6379/0", broker_key_prefix="site-a:")
+    )
+    assert prefixed["broker_transport_options"]["global_keyprefix"] == "site-a:"
 
 
 def test_embedded_broker_is_the_filesystem_under_home(tmp_path: Path) -> None:
