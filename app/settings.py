@@ -16,6 +16,14 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_EVENT_TYPES = ("like", "comment", "share", "view", "repost")
+# role name in settings / on the CLI -> field of m3tr_core.content.config.EncoderProfile
+ENCODER_ROLES = {
+    "text": "text_model",
+    "visual": "visual_model",
+    "audio": "audio_model",
+    "caption": "caption_model",
+    "tags": "audio_tag_model",
+}
 
 
 class Settings(BaseSettings):
@@ -45,6 +53,11 @@ class Settings(BaseSettings):
     # model
     device: str = "cpu"
     encoder_profile: Literal["lite", "paper"] = "lite"
+    encoder_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="per-role model overrides, a Hugging Face id or a local path, as JSON: "
+        '{"visual": "/models/vit", "audio": ..., "text": ..., "caption": ..., "tags": ...}',
+    )
     event_types: Annotated[tuple[str, ...], NoDecode] = DEFAULT_EVENT_TYPES
     max_events_per_log: int = Field(default=200_000, ge=1)
     obs_window_s: float = Field(default=3600.0, gt=0)
@@ -62,6 +75,21 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return tuple(s.strip() for s in v.split(",") if s.strip())
         return v
+
+    @field_validator("encoder_models")
+    @classmethod
+    def _known_roles(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = set(v) - set(ENCODER_ROLES)
+        if unknown:
+            raise ValueError(
+                f"M3TR_ENCODER_MODELS: unknown role(s) {sorted(unknown)}; "
+                f"use {', '.join(ENCODER_ROLES)}"
+            )
+        return v
+
+    def encoder_overrides(self) -> dict[str, str]:
+        """``encoder_models`` keyed by the profile's field names (``visual_model``, ...)."""
+        return {ENCODER_ROLES[role]: model for role, model in self.encoder_models.items()}
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:

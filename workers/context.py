@@ -50,6 +50,7 @@ def build_context(settings: Settings) -> PipelineContext:
             vocabulary=tuple(settings.event_types), max_events=settings.max_events_per_log
         ),
         encoder_profile=settings.encoder_profile,
+        encoder_models=settings.encoder_overrides(),
         obs_window_s=settings.obs_window_s,
         horizon_s=settings.horizon_s,
         top_s=settings.top_s,

@@ -10,20 +10,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from app.cli.common import console, fail, session_factory, settings
+from app.settings import ENCODER_ROLES
 from m3tr_core.content.config import get_profile
 from m3tr_core.content.decode import decode_clip, probe_media
 from m3tr_core.content.errors import ContentError
 from m3tr_core.content.store import FeatureStore
 
 app = typer.Typer(no_args_is_help=True)
-
-_ROLES = {
-    "text": "text_model",
-    "visual": "visual_model",
-    "audio": "audio_model",
-    "caption": "caption_model",
-    "tags": "audio_tag_model",
-}
 
 
 def _profile(name: str | None, models: list[str]):
@@ -32,12 +25,15 @@ def _profile(name: str | None, models: list[str]):
         profile = get_profile(name or s.encoder_profile)
     except ValueError as exc:
         fail(str(exc))
-    overrides = {}
+    overrides = s.encoder_overrides()  # M3TR_ENCODER_MODELS, then --model on top
     for spec in models:
         role, _, model = spec.partition("=")
-        if role not in _ROLES or not model:
-            fail(f"--model {spec!r}: expected ROLE=ID_OR_PATH with ROLE one of {', '.join(_ROLES)}")
-        overrides[_ROLES[role]] = model
+        if role not in ENCODER_ROLES or not model:
+            fail(
+                f"--model {spec!r}: expected ROLE=ID_OR_PATH with ROLE one of "
+                f"{', '.join(ENCODER_ROLES)}"
+            )
+        overrides[ENCODER_ROLES[role]] = model
     return profile.with_overrides(**overrides) if overrides else profile
 
 

@@ -15,7 +15,6 @@ from m3tr_core.content import (
     FeatureStore,
     VideoInput,
     embed_videos,
-    get_profile,
     load_profile,
 )
 from m3tr_core.db.models import Video
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def content_pipeline(ctx: PipelineContext) -> ContentPipeline:
     """The process's loaded encoders for ``ctx.encoder_profile`` (loaded on first use)."""
-    profile = get_profile(ctx.encoder_profile)
+    profile = ctx.profile()
     return ctx.cached(
         f"content:{profile.profile_version}:{ctx.device}",
         lambda: load_profile(profile, ctx.device),
@@ -39,7 +38,7 @@ def feature_store(ctx: PipelineContext) -> FeatureStore:
 
 
 def profile_version(ctx: PipelineContext) -> str:
-    return get_profile(ctx.encoder_profile).profile_version
+    return ctx.profile().profile_version
 
 
 def embed_content(ctx: PipelineContext, video_id: int) -> ContentFeatures:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from m3tr_core.content.config import EncoderProfile, get_profile
 from m3tr_core.events.log import EventLogRules
 from m3tr_core.retrieval.factory import StoreConfig, open_store
 from m3tr_core.retrieval.store import VectorStore
@@ -38,6 +39,7 @@ class PipelineContext:
         store_config: which vector store to open (lazily, once, by :meth:`store`).
         event_rules: event-log vocabulary and size cap.
         encoder_profile: ``"lite"`` or ``"paper"``.
+        encoder_models: overrides of the profile's models (``visual_model`` -> id or local path).
         obs_window_s: T_obs, the observed part of a log used for signatures and forecasts.
         horizon_s: T_h, the prediction horizon.
         top_s: S, neighbours retrieved per video.
@@ -55,6 +57,7 @@ class PipelineContext:
     store_config: StoreConfig
     event_rules: EventLogRules
     encoder_profile: str = "lite"
+    encoder_models: dict[str, str] = field(default_factory=dict)
     obs_window_s: float = 3600.0
     horizon_s: float = 604800.0
     top_s: int = 10
@@ -66,6 +69,11 @@ class PipelineContext:
     _store_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def profile(self) -> EncoderProfile:
+        """The encoder profile named by ``encoder_profile``, with ``encoder_models`` applied."""
+        base = get_profile(self.encoder_profile)
+        return base.with_overrides(**self.encoder_models) if self.encoder_models else base
 
     def store(self) -> VectorStore:
         """The process's vector store, opened on first use (thread-safe)."""

@@ -47,3 +47,31 @@ def test_production_refuses_default_secret(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("M3TR_AUTH_PASSWORD", "changeme")
     with pytest.raises(ValidationError, match="real secret"):
         Settings()
+
+
+def test_encoder_models_name_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("M3TR_ENCODER_MODELS", '{"visual": "/models/vit", "text": "org/angle"}')
+    s = Settings()
+    assert s.encoder_overrides() == {"visual_model": "/models/vit", "text_model": "org/angle"}
+    monkeypatch.setenv("M3TR_ENCODER_MODELS", '{"video": "/x"}')
+    with pytest.raises(ValidationError, match="unknown role"):
+        Settings()
+
+
+def test_pipeline_context_applies_encoder_models(tmp_path: Path) -> None:
+    from m3tr_core.events.log import EventLogRules
+    from m3tr_core.pipeline.context import PipelineContext
+    from m3tr_core.retrieval.factory import StoreConfig
+
+    ctx = PipelineContext(
+        session_factory=None,  # type: ignore[arg-type]
+        media_dir=tmp_path,
+        feature_dir=tmp_path,
+        model_dir=tmp_path,
+        store_config=StoreConfig(backend="numpy", path=tmp_path),
+        event_rules=EventLogRules(vocabulary=("like",)),
+        encoder_profile="paper",
+        encoder_models={"visual_model": "/models/vit"},
+    )
+    assert ctx.profile().visual_model == "/models/vit"
+    assert ctx.profile().audio_model == "MIT/ast-finetuned-audioset-10-10-0.4593"
