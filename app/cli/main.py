@@ -32,9 +32,12 @@ _TOP_LEVEL: list[str] = ["modeling", "service", "demo"]
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:  # our own progress at INFO; libraries (faiss, alembic, httpx) only warn
+        for name in ("app", "workers", "m3tr_core", "celery"):
+            logging.getLogger(name).setLevel(logging.INFO)
 
 
 # Top-level commands of the ``_TOP_LEVEL`` modules, so that ``m3tr CMD`` imports only CMD's module.
