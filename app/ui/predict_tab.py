@@ -13,6 +13,7 @@ import pandas as pd
 
 from app.api.uploads import UploadError
 from app.services import Services
+from app.ui.handlers.jobs import job_line
 from app.ui.handlers.predict import result_for_video, submit_upload, wait_for_job
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def build_predict_tab(services: Services) -> None:
     def _follow(job_id: int, video_id: int) -> Iterator[tuple[Any, ...]]:
         try:
             for job in wait_for_job(services, job_id):
-                yield (_status(job.line()), *keep)
+                yield (_status(job_line(job)), *keep)
                 if job.state == "failed":
                     yield (_error(f"job {job_id} failed: {job.error or 'no reason given'}"), *keep)
                     return

@@ -2,59 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
 from sqlalchemy import func, select
 
 from app.services import Services
 from m3tr_core.db.models import BankVersion, Job, JobState, Video
+from m3tr_core.pipeline.jobs import JobView, get_job
 
 FINISHED = (JobState.DONE, JobState.FAILED)
 JOB_COLUMNS = ["job", "kind", "video", "state", "step", "progress", "error", "created", "finished"]
 
 
-@dataclass(frozen=True)
-class JobView:
-    id: int
-    kind: str
-    video_id: int | None
-    state: str
-    step: str | None
-    progress: float
-    error: str | None
-
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED
-
-    def line(self) -> str:
-        """One plain-text line: ``Job 3 (ingest, video 7): running, step embed, 40%``."""
-        pct = round(100 * max(0.0, min(1.0, self.progress or 0.0)))
-        text = f"Job {self.id} ({self.kind}, video {self.video_id}): {self.state}"
-        if self.step:
-            text += f", step {self.step}"
-        text += f", {pct}%"
-        if self.error:
-            text += f". Error: {self.error}"
-        return text
+def job_line(view: JobView) -> str:
+    """One plain-text line: ``Job 3 (ingest, video 7): running, step embed, 40%``."""
+    pct = round(100 * max(0.0, min(1.0, view.progress or 0.0)))
+    text = f"Job {view.id} ({view.kind}, video {view.video_id}): {view.state}"
+    if view.step:
+        text += f", step {view.step}"
+    text += f", {pct}%"
+    if view.error:
+        text += f". Error: {view.error}"
+    return text
 
 
 def job_view(services: Services, job_id: int) -> JobView:
-    """The job's current state; raises LookupError for an unknown id."""
-    with services.sessions() as session:
-        job = session.get(Job, int(job_id))
-        if job is None:
-            raise LookupError(f"no job with id {job_id}")
-        return JobView(
-            id=job.id,
-            kind=job.kind,
-            video_id=job.video_id,
-            state=job.state,
-            step=job.step,
-            progress=float(job.progress or 0.0),
-            error=job.error,
-        )
+    """The job's current state; raises LookupError (``JobNotFound``) for an unknown id."""
+    return get_job(services.sessions, int(job_id))
 
 
 def list_jobs(services: Services, limit: int = 200, state: str | None = None) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ui.handlers.jobs import bank_statistics, job_counts, job_view, list_jobs
+from app.ui.handlers.jobs import bank_statistics, job_counts, job_line, job_view, list_jobs
 from app.ui.handlers.predict import wait_for_job
 from m3tr_core.db.models import Job, JobState
 from m3tr_core.db.session import transaction
@@ -29,9 +29,9 @@ def test_job_view_and_line(services):
     jid = _job(services, state=JobState.RUNNING, step="embed_content", progress=0.4)
     view = job_view(services, jid)
     assert not view.finished
-    assert view.line() == f"Job {jid} (ingest, video None): running, step embed_content, 40%"
+    assert job_line(view) == f"Job {jid} (ingest, video None): running, step embed_content, 40%"
     failed = job_view(services, _job(services, state=JobState.FAILED, error="bad codec"))
-    assert failed.finished and failed.line().endswith("Error: bad codec")
+    assert failed.finished and job_line(failed).endswith("Error: bad codec")
     with pytest.raises(LookupError):
         job_view(services, 12345)
 
