@@ -144,7 +144,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Table 2 groups: mean predicted total count (true mean in the header)",
         "",
-        "Videos ranked by their true total at H; seed-averaged forecasts, expm1 of log1p.",
+        "Videos ranked by their true total at H; seed-averaged forecasts, expm1 of log1p. "
+        "Groups larger than the test set are clipped to the whole test set.",
         "",
         "| method | "
         + " | ".join(
