@@ -336,7 +336,7 @@ def train_fused(ctx) -> str | None:  # noqa: ANN001
     else:
         console.print(
             f"[yellow]fused model {name} trained (evaluation in the Model tab) but not active:[/] "
-            "this build's pipeline cannot serve it yet; forecasts come from the temporal model"
+            "the pipeline could not serve it (see the log); forecasts come from the temporal model"
         )
     return name
 
@@ -362,21 +362,45 @@ def baseline_rows(ctx, event_types: tuple[str, ...]) -> list[dict[str, object]]:
 
 
 def _activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
-    """Activate ``model_id``; undo it if the pipeline's temporal bridge then fails."""
-    from m3tr_core.db.models import ModelVersion
+    """Make ``model_id`` the only active fused model; undo it unless the pipeline then serves it
+    (its checkpoint loads and forecasts a matured demo video from its neighbours) and the
+    temporal model still signs event logs."""
+    from sqlalchemy import select, update
+
+    from m3tr_core.db.models import ModelVersion, Video
     from m3tr_core.db.session import transaction
     from m3tr_core.pipeline import temporal_api
-    from m3tr_core.pipeline.temporal import active_model
+    from m3tr_core.pipeline.fused import FusedModelUnavailable, fused_forecast
+    from m3tr_core.pipeline.temporal import FUSED_MODEL_KINDS, active_model
 
     with transaction(ctx.session_factory) as session:
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.kind.in_(FUSED_MODEL_KINDS), ModelVersion.id != model_id)
+            .values(is_active=False)
+        )
         session.get(ModelVersion, model_id).is_active = True
+    with ctx.session_factory() as session:
+        probe = list(
+            session.scalars(
+                select(Video.id)
+                .where(Video.matured.is_(True))
+                .order_by(Video.id)
+                .limit(1 + ctx.top_s)
+            )
+        )
     try:
+        fused = active_model(ctx, FUSED_MODEL_KINDS)
+        if fused is None or fused.id != model_id:
+            raise FusedModelUnavailable(f"model version {model_id} is not the active fused model")
+        if probe:
+            fused_forecast(ctx, fused, probe[0], probe[1:])
         current = active_model(ctx)
         if current is not None:
             temporal_api.signature_dim(ctx, current)
         return True
-    except temporal_api.TemporalModelUnavailable as exc:
-        log.info("fused model left inactive: %s", exc)
+    except (FusedModelUnavailable, temporal_api.TemporalModelUnavailable) as exc:
+        log.warning("fused model left inactive: %s", exc)
         with transaction(ctx.session_factory) as session:
             session.get(ModelVersion, model_id).is_active = False
         return False

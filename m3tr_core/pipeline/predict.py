@@ -3,22 +3,27 @@
 Neighbours: matured videos only, never the video itself (``filter_for("service")``), by Eq. 3
 when the video has a temporal vector, by content only otherwise (the row says which).
 
-Forecast, by what is available (``forecast["method"]`` records it):
+Forecast, by what is available (``trajectory["method"]`` records it):
+- ``fused``: an active fused model (kind ``m3tr``, ``pipeline.fused``) gives the final counts per
+  type (median and interval) from the video and its neighbours; the cumulative curve (and the
+  intensity split) still comes from the MHP simulation when a temporal model is active, else from
+  the neighbours (``trajectory["curve_method"]`` says which), and ``trajectory["fused"]`` holds
+  the fused total. A fused model that cannot serve the video is logged and skipped;
 - ``mhp``: an active temporal model's simulated futures (quantiles of the final counts and of the
-  cumulative curve), and, with an active fused model (kind ``m3tr``), its final-count median and
-  interval (``fused``);
+  cumulative curve);
 - ``neighbours`` (cold start, no trained model): score-weighted quantiles of the matured
   neighbours' final labels, never below what the video already has;
 - ``observed``: no model and no neighbour: the counts observed so far (a lower bound).
 
-The row is keyed by (video, model version): re-running replaces it, never duplicates it.
+The row is keyed by (video, model version), the fused model's when it made the forecast, else
+the temporal model's: re-running replaces it, never duplicates it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import select
@@ -30,10 +35,14 @@ from m3tr_core.pipeline.content import feature_store, profile_version
 from m3tr_core.pipeline.context import PipelineContext
 from m3tr_core.pipeline.errors import BadInputError
 from m3tr_core.pipeline.signatures import load_temporal
-from m3tr_core.pipeline.temporal import active_model, temporal_tag
+from m3tr_core.pipeline.temporal import FUSED_MODEL_KINDS, active_model, temporal_tag
 from m3tr_core.retrieval.bank import live_bank
 from m3tr_core.retrieval.leakage import filter_for
 from m3tr_core.retrieval.similarity import Neighbour, RetrievalResult, retrieve
+
+if TYPE_CHECKING:
+    from m3tr_core.pipeline.fused import FusedForecast
+    from m3tr_core.pipeline.temporal import ActiveModel
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +168,20 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
             "lo": [*curve, total["lo"]],
             "hi": [*curve, total["hi"]],
         }
+    fused_model = active_model(ctx, FUSED_MODEL_KINDS)
+    row_model = model
+    if fused_model is not None:
+        fused = _fused(ctx, fused_model, video_id, result)
+        if fused is not None:
+            from m3tr_core.pipeline.fused import describe
+
+            forecast.update(fused.per_type)
+            if method != "mhp":  # the neighbours' curve ends at the fused total
+                for q in ("median", "lo", "hi"):
+                    trajectory[q][-1] = max(fused.total[q], trajectory[q][-2])
+            trajectory["curve_method"] = method
+            trajectory["fused"] = describe(fused, fused_model)
+            method, row_model = "fused", fused_model
     trajectory["observed_until"] = float(ctx.obs_window_s)
     trajectory["method"] = method
     trajectory["retrieval_reason"] = result.reason
@@ -172,7 +195,20 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
         "retrieval_mode": result.mode,
         "encoder_profile": pv,
     }
-    return _upsert_prediction(ctx, video_id, None if model is None else model.id, values)
+    return _upsert_prediction(ctx, video_id, None if row_model is None else row_model.id, values)
+
+
+def _fused(
+    ctx: PipelineContext, model: ActiveModel, video_id: int, result: RetrievalResult
+) -> FusedForecast | None:
+    """The fused model's forecast, or None (logged) when it cannot serve this video."""
+    from m3tr_core.pipeline.fused import FusedModelUnavailable, fused_forecast
+
+    try:
+        return fused_forecast(ctx, model, video_id, [h.video_id for h in result.hits])
+    except FusedModelUnavailable as exc:
+        log.warning("video %d: fused model not used: %s", video_id, exc)
+        return None
 
 
 def _upsert_prediction(

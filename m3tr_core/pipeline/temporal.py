@@ -1,7 +1,9 @@
 """Step ``embed_temporal``: the video's trajectory vector from its observed event log.
 
-With an active temporal model version (kind ``mhp`` or ``m3tr``) the vector is the mean-pooled
-MHP signature X^s (§3.2.2). Without one (cold start: nothing trained yet) it is the log-binned
+With an active temporal model version (kind ``mhp``) the vector is the mean-pooled MHP signature
+X^s (§3.2.2). A fused model (kind ``m3tr``) is never a temporal model here: it is served by the
+``predict`` step (``m3tr_core.pipeline.fused``), and activating one leaves trajectory vectors as
+they are. One model version is active per kind. Without one (cold start: nothing trained yet) it is the log-binned
 event-count stand-in of ``m3tr_core.retrieval.standin_temporal``, flagged as such (source
 ``eventbins``; banks built from it carry ``+eventbins`` in their profile). A video without any
 event in the observation window gets no temporal vector: retrieval falls back to content only.
@@ -26,7 +28,8 @@ log = logging.getLogger(__name__)
 
 STANDIN_TAG = "eventbins"
 STANDIN_BINS_PER_TYPE = 12
-TEMPORAL_MODEL_KINDS = ("mhp", "m3tr")
+TEMPORAL_MODEL_KINDS = ("mhp",)  # checkpoints that sign event logs (MHP folders)
+FUSED_MODEL_KINDS = ("m3tr",)  # fusion checkpoints, served by ``pipeline.fused``
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,9 @@ class ActiveModel:
 def active_model(
     ctx: PipelineContext, kinds: tuple[str, ...] = TEMPORAL_MODEL_KINDS
 ) -> ActiveModel | None:
-    """The active model version of one of ``kinds`` (newest first), or None (cold start)."""
+    """The active model version of one of ``kinds`` (newest first), or None (cold start).
+
+    The default is the temporal (MHP) model; pass ``FUSED_MODEL_KINDS`` for the fused one."""
     with ctx.session_factory() as session:
         row = session.scalars(
             select(ModelVersion)
