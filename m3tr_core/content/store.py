@@ -34,6 +34,23 @@ def _check_name(kind: str, value: str) -> str:
     return value
 
 
+def write_safetensors_atomic(
+    target: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]
+) -> Path:
+    """Write a safetensors file so that readers see the old file or the whole new one, never
+    half of it (temporary file in the same folder, then ``os.replace``)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
 class FeatureStore:
     """Folder of ``<root>/<profile_version>/<key>.safetensors`` files."""
 
@@ -82,15 +99,7 @@ class FeatureStore:
             "captions": features.captions,
             "text": features.text,
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=meta)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_safetensors_atomic(target, tensors, meta)
 
     def get(self, key: str, profile_version: str) -> ContentFeatures:
         """Read features back.

@@ -8,15 +8,14 @@ temporary file and renamed, so a reader sees a whole file or none.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from safetensors import safe_open
-from safetensors.numpy import save_file
+
+from m3tr_core.content.store import write_safetensors_atomic
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+\-]{0,127}$")
 
@@ -67,15 +66,7 @@ def save_temporal(root: Path, video_id: int, tv: TemporalVector) -> Path:
         "model_version_id": json.dumps(tv.model_version_id),
         "cold_start": json.dumps(tv.cold_start),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{video_id}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_safetensors_atomic(target, tensors, meta)
 
 
 def load_temporal(root: Path, tag: str, video_id: int) -> TemporalVector | None:
