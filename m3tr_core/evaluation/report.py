@@ -90,6 +90,16 @@ def plot_all(result: EvalResult, methods: dict[str, Any], out: Path) -> list[str
     return files
 
 
+def _task_line(task: dict[str, Any]) -> str:
+    types = ", ".join(task["event_types"])
+    if not task["obs_window_s"]:
+        return f"Task: content only (no events observed); target = final count ({types})."
+    return (
+        f"Task: events in [0, {task['obs_window_s']:g}] s observed; target = count per type "
+        f"at H = {task['horizon_s']:g} s ({types})."
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     """report.md text from the report.json dict."""
     m = report["methods"]
@@ -97,11 +107,11 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Evaluation: {report['dataset']}",
         "",
-        f"Task: events in [0, {report['task']['obs_window_s']:g}] s observed; target = count per "
-        f"type at H = {report['task']['horizon_s']} s ({', '.join(report['task']['event_types'])}).",
+        _task_line(report["task"]),
         f"n_train = {report['n_train']}, n_val = {report['n_val']}, n_test = {report['n_test']}; "
         f"split: {report['split'].get('kind')} (seed {report['split'].get('seed')}); seeds {report['seeds']} (seeded methods: mean ± std).",
-        f"Wall time: {report['seconds']:.0f} s.",
+        f"Wall time of the methods: {report['seconds']:.0f} s (loading and content features "
+        f"before them: {report.get('content_seconds', 0):.0f} s).",
         "",
         f"**Metric definitions.** {NMSE_DEFINITION}",
         "",
