@@ -67,3 +67,13 @@ def test_report_has_the_required_fields(split, tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "nMSE = mean((y - y_hat)^2) / Var(y)" in text
     assert (tmp_path / "scatter.png").stat().st_size > 0
+
+
+def test_separate_test_set_is_scored_whole_with_ids_apart_from_the_bank():
+    from m3tr_core.evaluation.run import make_split
+
+    train, test = synthetic_task(n=50, seed=1), synthetic_task(n=20, seed=2)
+    split, desc = make_split(train, test)
+    assert len(split.train) + len(split.val) == 50 and len(split.test) == 20
+    assert set(split.test.video_ids).isdisjoint(set(split.train.video_ids))
+    assert "--test" in desc["kind"]
