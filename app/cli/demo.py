@@ -40,9 +40,9 @@ log = logging.getLogger(__name__)
 MARKER = "demo.json"
 DEFAULT_HOME = Path("m3tr-data") / "demo"
 TEST_SHARE = 0.2
-TEMPORAL_EPOCHS = 2
+TEMPORAL_EPOCHS = 8
 TEMPORAL_MAX_LEN = 128
-FUSED_EPOCHS = 5
+FUSED_EPOCHS = 40  # early stopping ends it sooner; at 5 epochs val nMSE was 1.36 (worse than the mean)
 
 
 @contextmanager
