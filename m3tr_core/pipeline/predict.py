@@ -158,6 +158,7 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
         forecast, trajectory = temporal_api.forecast(
             ctx, model, video_id, t[early], types[early], result
         )
+        splice_observed(trajectory, grid, curve, ctx.obs_window_s)
         method = forecast.pop("method", "mhp")
     else:
         forecast, method = neighbour_forecast(result.hits, observed, vocab, ctx.interval)
@@ -179,6 +180,10 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
             if method != "mhp":  # the neighbours' curve ends at the fused total
                 for q in ("median", "lo", "hi"):
                     trajectory[q][-1] = max(fused.total[q], trajectory[q][-2])
+            else:  # the MHP gives the curve's shape, the fused model its level
+                level_curve_to_total(
+                    trajectory, ctx.obs_window_s, float(sum(observed.values())), fused.total
+                )
             trajectory["curve_method"] = method
             trajectory["fused"] = describe(fused, fused_model)
             method, row_model = "fused", fused_model
@@ -196,6 +201,48 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
         "encoder_profile": pv,
     }
     return _upsert_prediction(ctx, video_id, None if row_model is None else row_model.id, values)
+
+
+def splice_observed(
+    trajectory: dict[str, Any], grid: list[float], curve: list[float], obs_until: float
+) -> None:
+    """Replace a simulated curve's points in [0, obs_until] by the observed curve, so the
+    drawn forecast starts at the observed count at T_obs instead of a line from (0, 0)."""
+    t = np.asarray(trajectory["t"], dtype=np.float64)  # (G,)
+    keep = t > obs_until  # (G,)
+    trajectory["t"] = [*grid, *t[keep].tolist()]
+    for q in ("median", "lo", "hi"):
+        v = np.asarray(trajectory[q], dtype=np.float64)[keep]
+        trajectory[q] = [*curve, *np.maximum(v, curve[-1] if curve else 0.0).tolist()]
+
+
+def level_curve_to_total(
+    trajectory: dict[str, Any], obs_until: float, observed_total: float, total: dict[str, float]
+) -> None:
+    """Rescale the growth after ``obs_until`` of each band (median, lo, hi) of a simulated
+    cumulative curve so that it ends at ``total[band]``, keeping the curve's shape.
+
+    The table and the curve then tell one story: the fused model's final counts, reached along
+    the MHP's simulated path. The MHP's own ends are kept in ``trajectory["mhp_total"]``.
+    """
+    t = np.asarray(trajectory["t"], dtype=np.float64)  # (G,)
+    after = t > obs_until  # (G,)
+    if not after.any():
+        return
+    trajectory["mhp_total"] = {q: float(trajectory[q][-1]) for q in ("median", "lo", "hi")}
+    bands = {}
+    for q in ("median", "lo", "hi"):
+        v = np.asarray(trajectory[q], dtype=np.float64)  # (G,)
+        growth = np.maximum(v - observed_total, 0.0)  # (G,)
+        target = max(float(total[q]) - observed_total, 0.0)
+        if growth[-1] > 0:
+            scaled = observed_total + growth * (target / growth[-1])
+        else:  # a flat simulated curve has no shape to keep: grow linearly over the grid
+            scaled = observed_total + target * np.cumsum(after) / after.sum()
+        bands[q] = np.where(after, scaled, v)
+    lo = np.minimum(bands["lo"], bands["median"])
+    hi = np.maximum(bands["hi"], bands["median"])
+    trajectory.update(median=bands["median"].tolist(), lo=lo.tolist(), hi=hi.tolist())
 
 
 def _fused(

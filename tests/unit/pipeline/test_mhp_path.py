@@ -79,7 +79,7 @@ def test_active_mhp_signs_forecasts_and_flags_cold_starts(
         f = p_new.forecast[k]
         assert f["lo"] <= f["median"] <= f["hi"]
     intensity = p_new.trajectory["intensity"]
-    assert np.asarray(intensity["total"]).shape == (len(p_new.trajectory["t"]), 3)
+    assert np.asarray(intensity["total"]).shape == (len(intensity["t"]), 3)
     np.testing.assert_allclose(
         np.asarray(intensity["hawkes"]) + np.asarray(intensity["correction"]),
         np.asarray(intensity["total"]),
