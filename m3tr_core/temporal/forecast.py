@@ -62,6 +62,20 @@ class Forecast:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def forecast_grid(t_obs: float, horizon: float, size: int) -> torch.Tensor:
+    """(size,) increasing times from 0 to ``horizon``: a quarter evenly over [0, t_obs], the
+    rest geometrically spaced over [t_obs, horizon], so that curves drawn on a log time axis
+    (minutes to days) have points everywhere instead of one straight segment after 0."""
+    n_obs = max(2, size // 4)
+    start = t_obs if t_obs > 0 else horizon * 1e-4
+    after = torch.logspace(
+        torch.log10(torch.tensor(start)), torch.log10(torch.tensor(horizon)), size - n_obs + 1
+    )
+    grid = torch.cat([torch.linspace(0.0, start, n_obs), after[1:]])
+    grid[-1] = horizon
+    return grid
+
+
 @torch.no_grad()
 def forecast(
     model: Any,
@@ -97,7 +111,7 @@ def forecast(
         paths = append_events(
             batch, sim.times, sim.types, sim.counts, t_end=torch.full((n_paths,), horizon)
         )
-        grid = torch.linspace(0.0, horizon, grid_size)
+        grid = forecast_grid(t_obs_s / time_unit_s, horizon, grid_size)  # (G,)
         parts = model.intensity_parts(paths, grid.expand(n_paths, -1).contiguous())
     finally:
         if hasattr(model, "train"):
