@@ -15,8 +15,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# (module under app.cli, group name, help). Each module defines ``app = typer.Typer()``;
-# modules with ``COMMANDS = True`` register their functions at top level instead.
+# Command groups: (module under app.cli, group name, help); each module defines ``app = typer.Typer()``.
 _GROUPS: list[tuple[str, str, str]] = [
     ("db", "db", "Database migrations."),
     ("events", "events", "Import and inspect event logs."),
@@ -26,7 +25,6 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("bank", "bank", "Memory bank: build, query, stats."),
     ("bench", "bench", "Benchmarks (JSON output)."),
 ]
-_TOP_LEVEL: list[str] = ["modeling", "service", "demo"]
 
 
 @app.callback()
@@ -40,7 +38,8 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
             logging.getLogger(name).setLevel(logging.INFO)
 
 
-# Top-level commands of the ``_TOP_LEVEL`` modules, so that ``m3tr CMD`` imports only CMD's module.
+# Modules that register top-level commands (``register(app)``), by command, so that ``m3tr CMD``
+# imports only CMD's module.
 _COMMAND_MODULE: dict[str, str] = {
     "train": "modeling",
     "evaluate": "modeling",
@@ -87,7 +86,7 @@ def _register(argv: list[str] | None = None) -> None:
     for module, name, help_text in _GROUPS:
         if (mod := _import(module)) is not None:
             app.add_typer(mod.app, name=name, help=help_text)
-    for module in _TOP_LEVEL:
+    for module in dict.fromkeys(_COMMAND_MODULE.values()):
         if (mod := _import(module)) is not None:
             mod.register(app)
 
