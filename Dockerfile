@@ -39,7 +39,6 @@ COPY app ./app
 COPY workers ./workers
 COPY m3tr_core ./m3tr_core
 COPY benchmarks ./benchmarks
-COPY migrations ./migrations
 RUN pip install ".${EXTRAS}"
 
 RUN useradd --create-home --uid 10001 m3tr && mkdir -p /data && chown m3tr /data

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -10,14 +13,25 @@ from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# The revisions are package data of ``app.migrations`` (in the wheel, not only in a checkout).
+MIGRATIONS_PACKAGE = "app.migrations"
 
 
-def alembic_config(url: str) -> Config:
-    if not (MIGRATIONS_DIR / "env.py").exists():
-        raise FileNotFoundError(f"Alembic migrations not found at {MIGRATIONS_DIR}")
+@contextmanager
+def migrations_dir() -> Iterator[Path]:
+    """The folder of the packaged Alembic environment (a real path, even from a zipped install)."""
+    with resources.as_file(resources.files(MIGRATIONS_PACKAGE)) as path:
+        if not (path / "env.py").is_file() or not (path / "versions").is_dir():
+            raise FileNotFoundError(
+                f"Alembic migrations incomplete in package {MIGRATIONS_PACKAGE} ({path}): "
+                "env.py or versions/ is missing; reinstall m3tr"
+            )
+        yield path
+
+
+def alembic_config(url: str, script_location: Path) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", str(script_location))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
@@ -25,11 +39,13 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), revision)
+    with migrations_dir() as path:
+        command.upgrade(alembic_config(url, path), revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:
-    command.downgrade(alembic_config(url), revision)
+    with migrations_dir() as path:
+        command.downgrade(alembic_config(url, path), revision)
 
 
 def current(url: str) -> str | None:

@@ -1,4 +1,4 @@
-"""SQL schema (SQLAlchemy 2 typed ORM). One Alembic revision per change: ``migrations/``.
+"""SQL schema (SQLAlchemy 2 typed ORM). One Alembic revision per change: ``app/migrations/``.
 
 Times of events are seconds since the video's publication (float). Labels are counts of one
 event type at a horizon (``horizon_s``; NULL means "final, as crawled").
