@@ -5,16 +5,22 @@ PYTHON ?= python3
 # The CPU build of torch; pinned so pip never pulls a multi-GB CUDA build by accident.
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
+# The lock file: every version the tests passed with (scripts/lock writes it; README says when).
+LOCK   ?= constraints.txt
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q "$(TORCH)"
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -c $(LOCK) "$(TORCH)"
+	$(VENV)/bin/pip install -q -c $(LOCK) -e '.[dev]'
 	touch $@
 
-.PHONY: install demo serve test test-unit lint
+.PHONY: install demo serve test test-unit lint lock
 install: $(VENV)/.installed
+
+# After changing dependencies: reinstall, pass `make test`, then rewrite the lock from the venv.
+lock:
+	scripts/lock $(VENV)
 
 demo: install
 	$(VENV)/bin/m3tr demo

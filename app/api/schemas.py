@@ -57,5 +57,7 @@ class PredictionOut(BaseModel):
 class Health(BaseModel):
     status: str
     database: str
+    broker: str
+    vector_store: str
     live_bank: str | None
     active_model: str | None

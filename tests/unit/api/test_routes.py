@@ -28,7 +28,8 @@ def test_healthz(client_and_services):
     client, _, _ = client_and_services
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "ok", "live_bank": None, "active_model": None}
+    assert r.json() == {"status": "ok", "database": "ok", "broker": "ok", "vector_store": "ok",
+                        "live_bank": None, "active_model": None}  # fmt: skip
 
 
 def test_openapi_lists_the_routes(client_and_services):
