@@ -8,12 +8,15 @@ Every backend can be pointed elsewhere by URL: ``M3TR_DATABASE_URL`` (PostgreSQL
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+log = logging.getLogger(__name__)
 
 DEFAULT_EVENT_TYPES = ("like", "comment", "share", "view", "repost")
 # role name in settings / on the CLI -> field of m3tr_core.content.config.EncoderProfile
@@ -68,6 +71,10 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=200, ge=1)
     auth_username: str | None = None
     auth_password: str | None = None
+    allow_no_login: bool = Field(
+        default=False,
+        description="production only: serve the web app without a login (logged as critical)",
+    )
 
     @field_validator("event_types", mode="before")
     @classmethod
@@ -109,6 +116,22 @@ class Settings(BaseSettings):
         ):
             raise ValueError("M3TR_AUTH_PASSWORD must be set to a real secret in production")
         return self
+
+    def check_web_login(self) -> None:
+        """Refuse to serve the web app in production without a login, unless
+        ``M3TR_ALLOW_NO_LOGIN`` says so explicitly (then logged at CRITICAL on every start)."""
+        if self.environment != "production" or (self.auth_username and self.auth_password):
+            return
+        if not self.allow_no_login:
+            raise ValueError(
+                "M3TR_ENVIRONMENT=production needs a login for the web app and API: set "
+                "M3TR_AUTH_USERNAME and M3TR_AUTH_PASSWORD, or M3TR_ALLOW_NO_LOGIN=true to serve "
+                "without one (only behind your own authenticating proxy)"
+            )
+        log.critical(
+            "PRODUCTION WITHOUT LOGIN: M3TR_ALLOW_NO_LOGIN=true, anyone who reaches this port can "
+            "read forecasts and upload videos"
+        )
 
     # derived locations --------------------------------------------------------------------
     @property

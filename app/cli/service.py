@@ -97,6 +97,10 @@ def serve(
     from workers.enqueue import enqueue_job
 
     s = settings()
+    try:
+        s.check_web_login()
+    except ValueError as exc:
+        fail(str(exc))
     session_factory()
     run_worker = is_embedded(s) if with_worker is None else with_worker
     ctx = get_context()
