@@ -8,22 +8,22 @@ HTTP basic credentials; ``/healthz`` stays open for load balancers.
 from __future__ import annotations
 
 import logging
+import os
 
 import gradio as gr
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from app import health
 from app.api.auth import auth_enabled, basic_auth_dependency, check_credentials
+from app.api.errors import check_path_ids
+from app.api.guards import install_guards
 from app.api.routes import build_router
 from app.api.schemas import Health
 from app.services import Services
 from app.ui.blocks import CSS, build_demo
 
 log = logging.getLogger(__name__)
-
-# Multipart overhead allowed above the media + event-log limit before a request is refused.
-_MULTIPART_SLACK = 2 << 20
 
 
 def create_app(services: Services) -> FastAPI:
@@ -35,18 +35,6 @@ def create_app(services: Services) -> FastAPI:
         version="0.1.0",
     )
     app.state.services = services
-    max_body = 2 * (s.max_upload_mb << 20) + _MULTIPART_SLACK
-
-    @app.middleware("http")
-    async def limit_upload_size(request: Request, call_next):  # noqa: ANN001, ANN202
-        length = request.headers.get("content-length")
-        if request.url.path.startswith("/api/") and length and length.isdigit():
-            if int(length) > max_body:
-                return JSONResponse(
-                    status_code=413,
-                    content={"detail": f"upload too large: the limit is {s.max_upload_mb} MB"},
-                )
-        return await call_next(request)
 
     @app.get(
         "/healthz",
@@ -60,10 +48,16 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse(status_code=200 if report.healthy else 503, content=report.as_dict())
 
     dependencies = [Depends(basic_auth_dependency(s))] if auth_enabled(s) else []
-    app.include_router(build_router(services), dependencies=dependencies)
+    app.include_router(
+        build_router(services), dependencies=[*dependencies, Depends(check_path_ids)]
+    )
+    install_guards(app, s)
+    # this instance's Gradio uploads and cache in its own workspace (cleared on restart)
+    os.environ["GRADIO_TEMP_DIR"] = str((s.home / "gradio-tmp").resolve())
 
     blocks = build_demo(services)
     blocks.queue(default_concurrency_limit=4)
+    blocks.delete_cache = (3600, 86400)
     thumbs = s.home / "thumbnails"
     thumbs.mkdir(parents=True, exist_ok=True)
     auth = None

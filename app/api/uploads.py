@@ -45,7 +45,10 @@ def display_name(client_name: str | None, fallback: str) -> str:
     if not client_name:
         return fallback
     name = client_name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    name = "".join(ch for ch in name if ch.isprintable())[:120]
+    name = "".join(ch for ch in name if ch.isprintable())
+    if len(name) > 120:  # shorten the stem, keep the suffix: it says what the file is
+        suffix = Path(name).suffix[:16]
+        name = name[: 120 - len(suffix) - 1] + "\u2026" + suffix
     return name or fallback
 
 
@@ -124,8 +127,9 @@ def check_events_name(name: str) -> str:
 
 
 def probe_video(path: Path, name: str) -> float:
-    """Duration in seconds of a stored upload; raises UploadError when it is not a video."""
-    from m3tr_core.content.decode import probe_media
+    """Duration in seconds of a stored upload; raises UploadError when it is not a video, or
+    not a whole one (first frame undecodable, index pointing past the end of the file)."""
+    from m3tr_core.content.decode import check_complete, probe_media
     from m3tr_core.content.errors import DecodeError
 
     try:
@@ -136,6 +140,10 @@ def probe_video(path: Path, name: str) -> float:
         raise UploadError(f"{name} has no video stream (audio only)")
     if not probe.duration_s or probe.duration_s <= 0:
         raise UploadError(f"{name} has no measurable duration")
+    try:  # a file cut short after its index probes fine: decode and check it now
+        check_complete(path)
+    except DecodeError as exc:
+        raise UploadError(f"{name} is not a complete video ({exc.reason})") from None
     return float(probe.duration_s)
 
 

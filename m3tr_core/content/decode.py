@@ -139,6 +139,43 @@ def probe_media(path: str | Path) -> MediaProbe:
         )
 
 
+def check_complete(path: str | Path) -> None:
+    """Decode the first video frame and check the index against the bytes present.
+
+    A file cut short after its index (``moov`` at the front) probes fine; this finds it: the
+    first frame must decode, and the index's packets must all be in the file (every packet the
+    index lists is demuxed, none reaching past the end). Reads the file once, decodes one frame.
+
+    Raises:
+        DecodeError: no video stream, first frame undecodable, or the file is truncated.
+    """
+    path = Path(path)
+    size = path.stat().st_size if path.is_file() else 0
+    with _open(path) as container:
+        vs = _video_stream(container)
+        if vs is None:
+            raise DecodeError(path, "no video stream")
+        try:
+            next(iter(container.decode(vs)))
+        except (av.FFmpegError, StopIteration) as exc:
+            raise DecodeError(path, f"its first frame cannot be decoded ({exc})") from None
+    with _open(path) as container:
+        vs = _video_stream(container)
+        listed, found, end = int(vs.frames or 0), 0, 0
+        try:
+            for packet in container.demux(vs):
+                if packet.size:
+                    found += 1
+                    if packet.pos is not None and packet.pos >= 0:
+                        end = max(end, packet.pos + packet.size)
+        except av.FFmpegError as exc:
+            raise DecodeError(path, f"truncated or corrupt after {found} frames ({exc})") from None
+    if end > size or (listed and found < listed):
+        raise DecodeError(
+            path, f"truncated: its index lists {listed} video frames, only {found} are in the file"
+        )
+
+
 def _first_frame_rotation(
     container: av.container.InputContainer, vs: av.video.stream.VideoStream
 ) -> int:

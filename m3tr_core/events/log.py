@@ -30,6 +30,18 @@ SUFFIXES = {
 }
 
 
+# Latest accepted event time: ten years after publication (far past any horizon; a guard
+# against values such as 1e308 that would overflow later arithmetic).
+MAX_T_S = 10 * 365.25 * 86400.0
+# Columns read from a file; others are ignored (Parquet: never read at all).
+COLUMNS = ("t", "type", "user", "published_at")
+# Rows read at a time from CSV, so a log past the cap is refused before it is all in memory.
+CSV_CHUNK_ROWS = 50_000
+# Uncompressed Parquet bytes allowed per event in the columns read (a guard against a tiny
+# compressed file that expands to gigabytes in few rows).
+PARQUET_BYTES_PER_EVENT = 1024
+
+
 class EventLogError(ValueError):
     """A bad event-log file; the message says where and what."""
 
@@ -40,6 +52,8 @@ class EventLogRules:
 
     vocabulary: Sequence[str]
     max_events: int = 200_000
+    max_t_s: float = MAX_T_S
+    max_user_len: int = 128  # the width of events.user in SQL
 
 
 @dataclass
@@ -66,32 +80,88 @@ def _first_line_offset(kind: str) -> int:
     return 2 if kind == "csv" else 1
 
 
-def _read_table(path: Path, kind: str) -> pd.DataFrame:
+def _too_many(name: str, rules: EventLogRules, counted: str) -> EventLogError:
+    return EventLogError(
+        f"{name}: {counted} events exceed the cap of {rules.max_events} per log "
+        "(M3TR_MAX_EVENTS_PER_LOG)"
+    )
+
+
+def _read_csv(path: Path, rules: EventLogRules) -> pd.DataFrame:
+    """CSV in chunks of rows; stops at the first row past the cap. Memory: O(cap)."""
+    chunks, n = [], 0
+    reader = pd.read_csv(
+        path, dtype=str, keep_default_na=False, na_values=[""], chunksize=CSV_CHUNK_ROWS
+    )
+    with reader:
+        for chunk in reader:
+            n += len(chunk)
+            if n > rules.max_events:  # exact when this was the last (short) chunk
+                exact = len(chunk) < CSV_CHUNK_ROWS
+                raise _too_many(
+                    path.name, rules, str(n) if exact else f"more than {rules.max_events}"
+                )
+            chunks.append(chunk)
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+
+def _read_jsonl(path: Path, rules: EventLogRules) -> pd.DataFrame:
+    """JSON lines one at a time; stops at the first record past the cap. Memory: O(cap)."""
+    name, rows = path.name, []
+    with path.open("r", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EventLogError(f"{name}, line {lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise EventLogError(f"{name}, line {lineno}: expected a JSON object per line")
+            if len(rows) == rules.max_events:
+                raise _too_many(name, rules, f"more than {len(rows)}")  # stops reading here
+            rows.append(rec)
+    return pd.DataFrame.from_records(rows)
+
+
+def _read_parquet(path: Path, rules: EventLogRules) -> pd.DataFrame:
+    """Parquet: the row count and sizes from the footer first, then only the needed columns."""
+    import pyarrow.parquet as pq
+
+    name = path.name
+    with pq.ParquetFile(path) as pf:
+        meta = pf.metadata
+        if meta.num_rows > rules.max_events:
+            raise _too_many(name, rules, str(meta.num_rows))
+        wanted = [c for c in pf.schema_arrow.names if str(c).strip().lower() in COLUMNS]
+        idx = [i for i in range(meta.num_columns)
+               if meta.schema.column(i).path.split(".")[0] in wanted]  # fmt: skip
+        expanded = sum(
+            meta.row_group(g).column(i).total_uncompressed_size
+            for g in range(meta.num_row_groups)
+            for i in idx
+        )
+        budget = PARQUET_BYTES_PER_EVENT * max(meta.num_rows, 1)
+        if expanded > budget:
+            raise EventLogError(
+                f"{name}: its columns {', '.join(wanted)} expand to {expanded / 2**20:.0f} MB "
+                f"for {meta.num_rows} events, more than {PARQUET_BYTES_PER_EVENT} bytes per event"
+            )
+        if not wanted:
+            return pd.DataFrame(columns=pf.schema_arrow.names[:20])
+        return pf.read(columns=wanted).to_pandas()
+
+
+def _read_table(path: Path, kind: str, rules: EventLogRules) -> pd.DataFrame:
     name = path.name
     if path.stat().st_size == 0:
         raise EventLogError(f"{name}: the file is empty")
     try:
         if kind == "csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            return _read_csv(path, rules)
         if kind == "jsonl":
-            rows = []
-            with path.open("r", encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise EventLogError(
-                            f"{name}, line {lineno}: not valid JSON ({exc.msg})"
-                        ) from None
-                    if not isinstance(rec, dict):
-                        raise EventLogError(
-                            f"{name}, line {lineno}: expected a JSON object per line"
-                        )
-                    rows.append(rec)
-            return pd.DataFrame.from_records(rows)
-        return pd.read_parquet(path)
+            return _read_jsonl(path, rules)
+        return _read_parquet(path, rules)
     except EventLogError:
         raise
     except UnicodeDecodeError:
@@ -103,9 +173,26 @@ def _read_table(path: Path, kind: str) -> pd.DataFrame:
 
 
 def _parse_times(
-    raw: pd.Series, name: str, offset: int, published_at: dt.datetime | None
+    raw: pd.Series,
+    name: str,
+    offset: int,
+    published_at: dt.datetime | None,
+    max_t_s: float = MAX_T_S,
 ) -> np.ndarray:
-    """Seconds since publication; numbers are taken as seconds, ISO strings need published_at."""
+    """Seconds since publication; numbers are taken as seconds, ISO strings need published_at.
+
+    JSON ``true``/``false`` are not times; times past ``max_t_s`` are refused.
+    """
+    if raw.dtype == object:
+        flags = raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        if flags.any():
+            i = int(np.flatnonzero(flags)[0])
+            raise EventLogError(
+                f"{name}, line {i + offset}, column 't': {raw.iloc[i]!r} is a boolean, "
+                "not a number of seconds"
+            )
+    elif raw.dtype == bool:
+        raise EventLogError(f"{name}, line {offset}, column 't': booleans, not seconds")
     missing = raw.isna() | (raw.astype(str).str.strip() == "")
     if missing.any():
         i = int(np.flatnonzero(missing.to_numpy())[0])
@@ -146,6 +233,12 @@ def _parse_times(
         raise EventLogError(
             f"{name}, line {i + offset}, column 't': negative time {t[i]:g} s (before publication)"
         )
+    if (t > max_t_s).any():
+        i = int(np.flatnonzero(t > max_t_s)[0])
+        raise EventLogError(
+            f"{name}, line {i + offset}, column 't': time {t[i]:g} s is past the latest accepted "
+            f"({max_t_s:g} s, ten years after publication)"
+        )
     return t
 
 
@@ -164,7 +257,7 @@ def read_event_log(
         )
     if not path.is_file():
         raise EventLogError(f"{path}: no such file")
-    df = _read_table(path, kind)
+    df = _read_table(path, kind, rules)
     return validate_event_table(df, rules, name=name, kind=kind, published_at=published_at)
 
 
@@ -201,7 +294,7 @@ def validate_event_table(
                 raise EventLogError(
                     f"{name}: published_at {values[0]!r} is not a timestamp"
                 ) from None
-    t = _parse_times(df["t"], name, offset, published_at)
+    t = _parse_times(df["t"], name, offset, published_at, rules.max_t_s)
 
     types = df["type"].astype("string").str.strip().str.lower()
     vocab = set(rules.vocabulary)
@@ -215,6 +308,13 @@ def validate_event_table(
     user = None
     if "user" in df.columns:
         u = df["user"].astype("string").str.strip()
+        long = (u.str.len() > rules.max_user_len).fillna(False).to_numpy(dtype=bool)
+        if long.any():
+            i = int(np.flatnonzero(long)[0])
+            raise EventLogError(
+                f"{name}, line {i + offset}, column 'user': {int(u.str.len().iloc[i])} "
+                f"characters, more than the {rules.max_user_len} allowed"
+            )
         user = np.array([None if pd.isna(x) or x == "" else str(x) for x in u], dtype=object)
 
     frame = pd.DataFrame(

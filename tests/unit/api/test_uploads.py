@@ -128,3 +128,44 @@ def test_display_name_keeps_only_the_last_component():
     assert display_name("C:\\Users\\me\\clip.webm", "x") == "clip.webm"
     assert display_name(None, "the video") == "the video"
     assert display_name("a\x00b.mp4", "x") == "ab.mp4"
+
+
+def _faststart_copy(src: Path, dest: Path) -> Path:
+    """A real clip remuxed with its index (moov) at the front, as phones and encoders write it."""
+    import av
+
+    with (
+        av.open(str(src)) as inp,
+        av.open(str(dest), "w", options={"movflags": "faststart"}) as out,
+    ):
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams.video}
+        for packet in inp.demux(*inp.streams.video):
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    return dest
+
+
+@pytest.mark.parametrize("keep", [20_000, 0.6])
+def test_truncated_mp4_with_its_index_in_front_is_refused_and_nothing_written(
+    svc, data_dir, tmp_path, keep
+):
+    services, recorder = svc
+    whole = _faststart_copy(data_dir / "media" / "archery.mp4", tmp_path / "fast.mp4")
+    data = whole.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")  # the index comes first
+    n = keep if isinstance(keep, int) else int(len(data) * keep)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:n])  # what `head -c` leaves
+    with pytest.raises(UploadError, match="cut.mp4 is not a complete video"):
+        ingest_upload(services, cut, "cut.mp4")
+    assert _counts(services) == (0, 0, 0) and _media_files(services) == []
+    assert recorder.sent == []
+    ingest_upload(services, whole, "fast.mp4")  # the whole file is fine
+    assert _counts(services)[0] == 1
+
+
+def test_long_file_names_keep_their_suffix():
+    name = display_name("v" * 300 + ".mp4", "the video")
+    assert len(name) <= 120 and name.endswith(".mp4")

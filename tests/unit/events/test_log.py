@@ -4,6 +4,7 @@ and the database is left exactly as it was."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -145,3 +146,72 @@ def test_reimport_replaces_log(workspace: Path, tmp_path: Path) -> None:
         res = runner.invoke(app, ["events", "import", str(good), "--video", "v1", "--create"])
         assert res.exit_code == 0, res.output
     assert len(_events(workspace)) == 3
+
+
+# --- hostile logs: counted while reading, bounded values ----------------------------------
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_parquet_over_the_cap_is_refused_from_its_footer_without_expanding(tmp_path: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 20_000_000  # a few hundred KB compressed (one value repeated), ~500 MB once read
+    table = pa.table({"t": pa.repeat(pa.scalar(1.0), n), "type": pa.repeat(pa.scalar("like"), n)})
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(table, path, compression="zstd")
+    del table
+    assert path.stat().st_size < 2 << 20
+    before = _rss_kb()
+    rules = EventLogRules(vocabulary=("like",), max_events=200_000)
+    with pytest.raises(EventLogError, match="20000000 events exceed the cap of 200000"):
+        read_event_log(path, rules)
+    assert _rss_kb() - before < 50_000  # KB: nothing was expanded
+
+
+def test_parquet_whose_few_rows_expand_too_far_is_refused(tmp_path: Path):
+    path = tmp_path / "wide.parquet"
+    pd.DataFrame(
+        {"t": [1.0, 2.0], "type": ["like", "like"], "user": ["u" * 50_000] * 2}
+    ).to_parquet(path)
+    with pytest.raises(EventLogError, match="bytes per event"):
+        read_event_log(path, EventLogRules(vocabulary=("like",)))
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_text_logs_stop_reading_at_the_cap(tmp_path: Path, kind: str):
+    rows = 3 * 50_000 + 7
+    path = tmp_path / f"long.{kind}"
+    with path.open("w") as fh:
+        if kind == "csv":
+            fh.write("t,type\n")
+            fh.writelines(f"{i},like\n" for i in range(rows))
+        else:
+            fh.writelines(f'{{"t": {i}, "type": "like"}}\n' for i in range(rows))
+    with pytest.raises(EventLogError, match="more than 100000 events exceed the cap of 100000"):
+        read_event_log(path, EventLogRules(vocabulary=("like",), max_events=100_000))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"t": true, "type": "like"}', "line 2, column 't': True is a boolean"),
+        ('{"t": 1e308, "type": "like"}', "line 2, column 't': time 1e+308 s is past the latest"),
+    ],
+)
+def test_json_times_that_are_not_seconds_are_refused(tmp_path: Path, line: str, message: str):
+    path = _write(tmp_path, "odd.jsonl", '{"t": 1, "type": "like"}\n' + line + "\n")
+    with pytest.raises(EventLogError, match=re.escape(message)):
+        read_event_log(path, RULES)
+
+
+def test_a_user_longer_than_its_column_is_refused(tmp_path: Path):
+    path = _write(tmp_path, "users.csv", "t,type,user\n1,like,ok\n2,like," + "x" * 200 + "\n")
+    with pytest.raises(EventLogError, match="line 3, column 'user': 200 characters"):
+        read_event_log(path, RULES)
