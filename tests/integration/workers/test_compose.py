@@ -85,7 +85,7 @@ def test_long_running_services_have_healthchecks_and_named_volumes(compose: dict
 
 def test_migrations_run_before_app_and_workers(compose: dict) -> None:
     services = compose["services"]
-    assert services["migrate"]["command"] == ["m3tr", "db", "upgrade"]
+    assert services["migrate"]["command"] == ["db", "upgrade"]  # the entry point adds m3tr
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name in ("app", "worker-gpu", "worker-cpu"):
         deps = services[name]["depends_on"]
@@ -98,10 +98,53 @@ def test_workers_take_their_queues_and_the_gpu(compose: dict) -> None:
     services = compose["services"]
     gpu, cpu = services["worker-gpu"], services["worker-cpu"]
     assert gpu["command"][gpu["command"].index("--queues") + 1] == "gpu"
-    assert cpu["command"][cpu["command"].index("--queues") + 1] == "cpu"
+    assert gpu["profiles"] == ["gpu"] and gpu["build"]["target"] == "runtime-gpu"
+    # without the gpu profile the CPU worker also takes the gpu queue (nothing waits forever)
+    assert cpu["command"][cpu["command"].index("--queues") + 1] == "${M3TR_CPU_WORKER_QUEUES:-cpu,gpu}"
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     assert gpu["environment"]["M3TR_DEVICE"] == "cuda"
+
+
+def _config(env: dict[str, str]) -> dict:
+    cmd = _compose_command()
+    if cmd is None:
+        if os.environ.get("CI"):
+            pytest.fail("no compose implementation: run scripts/install-system-deps")
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "M3TR_"))}
+    out = subprocess.run(
+        [*cmd, "-f", str(COMPOSE), "config"],
+        capture_output=True, text=True, env={**base, "POSTGRES_PASSWORD": "x", **env}, cwd=REPO,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return yaml.safe_load(out.stdout)
+
+
+def _queues(service: dict) -> str:
+    return service["command"][service["command"].index("--queues") + 1]
+
+
+def test_default_runs_without_a_gpu_and_the_gpu_profile_adds_the_gpu_worker() -> None:
+    default = _config({})["services"]
+    # Compose v2 leaves out services of inactive profiles; docker-compose 1.29 lists them marked
+    assert "worker-gpu" not in default or default["worker-gpu"]["profiles"] == ["gpu"]
+    assert _queues(default["worker-cpu"]) == "cpu,gpu"
+    with_gpu = _config({"COMPOSE_PROFILES": "gpu", "M3TR_CPU_WORKER_QUEUES": "cpu"})["services"]
+    assert _queues(with_gpu["worker-gpu"]) == "gpu" and _queues(with_gpu["worker-cpu"]) == "cpu"
+
+
+def test_workers_are_checked_by_celery_ping_and_share_the_model_cache(compose: dict) -> None:
+    services = compose["services"]
+    for name in ("worker-gpu", "worker-cpu"):
+        test = " ".join(services[name]["healthcheck"]["test"])
+        assert "celery -A workers.celery_app:app inspect ping" in test, name
+        assert "pgrep" not in test
+        assert "models:/models" in services[name]["volumes"], name
+        env = services[name]["environment"]
+        assert env["HF_HOME"].startswith("/models/"), name
+    app_check = " ".join(services["app"]["healthcheck"]["test"])
+    assert "/healthz" in app_check and "curl" not in app_check  # the slim image has no curl
 
 
 def test_settings_come_from_the_environment(compose: dict) -> None:
@@ -112,4 +155,4 @@ def test_settings_come_from_the_environment(compose: dict) -> None:
     assert "${POSTGRES_PASSWORD" in env["M3TR_DATABASE_URL"]  # no secret in the file
     assert int(env["M3TR_VISIBILITY_TIMEOUT_S"].split(":-")[-1].rstrip("}")) >= 6 * 3600
     for var in env:
-        assert var.startswith("M3TR_"), var
+        assert var.startswith("M3TR_") or var == "HF_HOME", var
