@@ -188,6 +188,7 @@ def train_temporal(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
     """
     from sqlalchemy import select
 
+    from m3tr_core.db import registry
     from m3tr_core.db.models import ModelVersion, Video
     from m3tr_core.db.session import transaction
     from m3tr_core.demo_corpus import EVENT_TYPES
@@ -229,20 +230,17 @@ def train_temporal(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
         "event_types": list(vocab.types),
     }
     with transaction(ctx.session_factory) as session:
-        row = ModelVersion(
+        model_id = registry.register(
+            session,
             name=name,
             kind="mhp",
             config={"mhp": cfg.to_dict(), "source": "m3tr demo"},
             metrics=metrics,
             checkpoint_path=str(directory),
-            is_active=False,
-        )
-        session.add(row)
-        session.flush()
-        model_id = row.id
+        ).id
     if _pipeline_can_use(ctx, model_id, name, str(directory)):
         with transaction(ctx.session_factory) as session:
-            session.get(ModelVersion, model_id).is_active = True
+            registry.activate(session, "mhp", model_id)
         console.print(f"temporal model [bold]{name}[/] trained and active")
     else:
         console.print(
@@ -365,8 +363,9 @@ def _activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
     """Make ``model_id`` the only active fused model; undo it unless the pipeline then serves it
     (its checkpoint loads and forecasts a matured demo video from its neighbours) and the
     temporal model still signs event logs."""
-    from sqlalchemy import select, update
+    from sqlalchemy import select
 
+    from m3tr_core.db import registry
     from m3tr_core.db.models import ModelVersion, Video
     from m3tr_core.db.session import transaction
     from m3tr_core.pipeline import temporal_api
@@ -374,12 +373,9 @@ def _activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
     from m3tr_core.pipeline.temporal import FUSED_MODEL_KINDS, active_model
 
     with transaction(ctx.session_factory) as session:
-        session.execute(
-            update(ModelVersion)
-            .where(ModelVersion.kind.in_(FUSED_MODEL_KINDS), ModelVersion.id != model_id)
-            .values(is_active=False)
-        )
-        session.get(ModelVersion, model_id).is_active = True
+        previous = registry.active(session, FUSED_MODEL_KINDS)
+        kind = session.get(ModelVersion, model_id).kind
+        registry.activate(session, kind, model_id)
     with ctx.session_factory() as session:
         probe = list(
             session.scalars(
@@ -402,7 +398,10 @@ def _activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
     except (FusedModelUnavailable, temporal_api.TemporalModelUnavailable) as exc:
         log.warning("fused model left inactive: %s", exc)
         with transaction(ctx.session_factory) as session:
-            session.get(ModelVersion, model_id).is_active = False
+            if previous is not None and previous.id != model_id:
+                registry.activate(session, previous.kind, previous.id)
+            else:
+                registry.deactivate(session, model_id)
         return False
 
 

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
 from app.cli.common import console, fail, session_factory, settings
+from m3tr_core.db import registry
 from m3tr_core.db.models import Event, ModelVersion
 from m3tr_core.db.session import transaction
 from m3tr_core.temporal import (
@@ -103,22 +104,19 @@ def fit(
     }
     try:
         with transaction(factory) as session:
-            if activate:
-                for mv in session.scalars(select(ModelVersion).where(ModelVersion.kind == "mhp")):
-                    mv.is_active = False
-            session.add(
-                ModelVersion(
-                    name=name,
-                    kind="mhp",
-                    config={
-                        "mhp": cfg.to_dict(),
-                        "train": {k: v for k, v in vars(train).items() if k != "extra"},
-                    },
-                    metrics=metrics,
-                    checkpoint_path=str(checkpoint.parent),
-                    is_active=activate,
-                )
+            row = registry.register(
+                session,
+                name=name,
+                kind="mhp",
+                config={
+                    "mhp": cfg.to_dict(),
+                    "train": {k: v for k, v in vars(train).items() if k != "extra"},
+                },
+                metrics=metrics,
+                checkpoint_path=str(checkpoint.parent),
             )
+            if activate:  # with the newest bank built on it, if any (else the live bank stays)
+                registry.activate(session, "mhp", row.id, registry.bank_for(session, row.id))
     except Exception:
         shutil.rmtree(directory, ignore_errors=True)
         raise

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -125,7 +126,19 @@ class Job(Base):
 
 
 class ModelVersion(Base):
+    """A trained model. ``is_active`` is written only by ``m3tr_core.db.registry``; the partial
+    unique index allows one active version per kind."""
+
     __tablename__ = "model_versions"
+    __table_args__ = (
+        Index(
+            "uq_model_versions_one_active_per_kind",
+            "kind",
+            unique=True,
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -135,6 +148,8 @@ class ModelVersion(Base):
     checkpoint_path: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # last time the registry made it active (what ``rollback`` goes back by)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class BankVersion(Base):
@@ -155,9 +170,14 @@ class BankVersion(Base):
 
 
 class Prediction(Base):
+    """One forecast. Every forecast is kept (the history of a video as its events arrive): one
+    row per (video, model version, events seen), so a re-run on the same log replaces its row."""
+
     __tablename__ = "predictions"
     __table_args__ = (
-        UniqueConstraint("video_id", "model_version_id", name="uq_predictions_video_model"),
+        UniqueConstraint(
+            "video_id", "model_version_id", "n_events", name="uq_predictions_video_model_events"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -178,6 +198,10 @@ class Prediction(Base):
     neighbours: Mapped[list[Any]] = mapped_column(JSON, default=list)
     retrieval_mode: Mapped[str] = mapped_column(String(32), default="temporal_aware")
     encoder_profile: Mapped[str | None] = mapped_column(String(32))
+    # the log the forecast was made from: its events (all types) and the time (s since
+    # publication) up to which they were observed
+    n_events: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    observed_until_s: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )

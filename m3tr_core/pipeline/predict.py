@@ -15,8 +15,9 @@ Forecast, by what is available (``trajectory["method"]`` records it):
   neighbours' final labels, never below what the video already has;
 - ``observed``: no model and no neighbour: the counts observed so far (a lower bound).
 
-The row is keyed by (video, model version), the fused model's when it made the forecast, else
-the temporal model's: re-running replaces it, never duplicates it.
+The row is keyed by (video, model version, events seen), the fused model's version when it made
+the forecast, else the temporal model's: re-running on the same log replaces it, never duplicates
+it; a forecast after new events (or with another model) adds a row, so the history is kept.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import select
 
-from m3tr_core.db.models import Prediction, Video
+from m3tr_core.db.models import Prediction, Video, utcnow
 from m3tr_core.db.repository import load_events
 from m3tr_core.db.session import transaction
 from m3tr_core.pipeline.content import feature_store, profile_version
@@ -118,11 +119,13 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
     except KeyError as exc:
         raise BadInputError(f"video {video_id}: no content features under {pv}") from exc
     with ctx.session_factory() as session:
-        if session.get(Video, video_id) is None:
+        video = session.get(Video, video_id)
+        if video is None:
             raise BadInputError(f"video {video_id} does not exist")
         t, types = load_events(session, [video_id]).get(
             video_id, (np.zeros(0), np.zeros(0, dtype=object))
         )
+        seen = observation(video, t)
     early = t <= ctx.obs_window_s
     observed = (
         {
@@ -199,8 +202,19 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
         "neighbours": _neighbour_rows(result),
         "retrieval_mode": result.mode,
         "encoder_profile": pv,
+        **seen,
     }
     return _upsert_prediction(ctx, video_id, None if row_model is None else row_model.id, values)
+
+
+def observation(video: Video, t: np.ndarray) -> dict[str, Any]:
+    """What a forecast was made from: the events in the log (all of them, read in one query, so
+    never half an append) and the time they were observed up to: the latest event, or later when
+    the sender of the events said so (``videos.extra["observed_until_s"]``)."""
+    declared = (video.extra or {}).get("observed_until_s")
+    latest = float(t.max()) if len(t) else 0.0
+    until = max(latest, float(declared)) if declared is not None else latest
+    return {"n_events": int(len(t)), "observed_until_s": until}
 
 
 def splice_observed(
@@ -261,10 +275,13 @@ def _fused(
 def _upsert_prediction(
     ctx: PipelineContext, video_id: int, model_version_id: int | None, values: dict[str, Any]
 ) -> int:
-    """One row per (video, model version), also when the model version is NULL."""
+    """One row per (video, model version, events seen), also when the model version is NULL:
+    a rerun on the same log replaces its row, a forecast after new events adds one (history)."""
     with _WRITE_LOCK, transaction(ctx.session_factory) as session:
         session.get(Video, video_id, with_for_update=True)  # serialise writers of this video
-        q = select(Prediction).where(Prediction.video_id == video_id)
+        q = select(Prediction).where(
+            Prediction.video_id == video_id, Prediction.n_events == values["n_events"]
+        )
         q = q.where(
             Prediction.model_version_id.is_(None)
             if model_version_id is None
@@ -277,5 +294,6 @@ def _upsert_prediction(
         else:
             for key, value in values.items():
                 setattr(row, key, value)
+            row.created_at = utcnow()  # made again now: the newest forecast of this video
         session.flush()
         return int(row.id)

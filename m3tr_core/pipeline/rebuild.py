@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import update
 
-from m3tr_core.db.models import BankVersion, ModelVersion, Video
+from m3tr_core.db import registry
+from m3tr_core.db.models import BankVersion, Video
 from m3tr_core.db.session import transaction
 from m3tr_core.pipeline.content import feature_store, profile_version
 from m3tr_core.pipeline.context import PipelineContext
@@ -114,17 +114,7 @@ def rebuild_bank(
 def _activate_with_bank(ctx: PipelineContext, model: ActiveModel, bank_id: int) -> BankInfo:
     """Make ``model`` the active one of its kind and ``bank_id`` the live bank, atomically."""
     with transaction(ctx.session_factory) as session:
-        session.execute(
-            update(ModelVersion)
-            .where(ModelVersion.kind == model.kind, ModelVersion.id != model.id)
-            .values(is_active=False)
-        )
-        session.execute(
-            update(ModelVersion).where(ModelVersion.id == model.id).values(is_active=True)
-        )
-        session.execute(update(BankVersion).where(BankVersion.id != bank_id).values(is_live=False))
-        row = session.get(BankVersion, bank_id)
-        row.is_live = True
-        info = BankInfo.of(row)
+        registry.activate(session, model.kind, model.id, live_bank=bank_id)
+        info = BankInfo.of(session.get(BankVersion, bank_id))
     log.info("model version %d active with live bank %s", model.id, info.collection)
     return info

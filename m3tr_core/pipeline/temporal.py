@@ -12,12 +12,12 @@ event in the observation window gets no temporal vector: retrieval falls back to
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
 
-from m3tr_core.db.models import ModelVersion, Video
+from m3tr_core.db import registry
+from m3tr_core.db.models import Video
+from m3tr_core.db.registry import ActiveModel
 from m3tr_core.db.repository import load_events
 from m3tr_core.pipeline.context import PipelineContext
 from m3tr_core.pipeline.errors import BadInputError
@@ -32,14 +32,6 @@ TEMPORAL_MODEL_KINDS = ("mhp",)  # checkpoints that sign event logs (MHP folders
 FUSED_MODEL_KINDS = ("m3tr",)  # fusion checkpoints, served by ``pipeline.fused``
 
 
-@dataclass(frozen=True)
-class ActiveModel:
-    id: int
-    name: str
-    kind: str
-    checkpoint_path: str | None
-
-
 def active_model(
     ctx: PipelineContext, kinds: tuple[str, ...] = TEMPORAL_MODEL_KINDS
 ) -> ActiveModel | None:
@@ -47,14 +39,7 @@ def active_model(
 
     The default is the temporal (MHP) model; pass ``FUSED_MODEL_KINDS`` for the fused one."""
     with ctx.session_factory() as session:
-        row = session.scalars(
-            select(ModelVersion)
-            .where(ModelVersion.is_active.is_(True), ModelVersion.kind.in_(kinds))
-            .order_by(ModelVersion.id.desc())
-        ).first()
-        if row is None:
-            return None
-        return ActiveModel(row.id, row.name, row.kind, row.checkpoint_path)
+        return registry.active(session, kinds)
 
 
 def temporal_tag(ctx: PipelineContext) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from m3tr_core.db import registry
 from m3tr_core.db.models import ModelVersion
 from m3tr_core.db.session import transaction
 from m3tr_core.pipeline.context import PipelineContext
@@ -46,7 +47,7 @@ def trained_model(ctx: PipelineContext, job: JobView) -> ActiveModel | None:
         row = session.scalars(
             select(ModelVersion).where(ModelVersion.name == model_name(job))
         ).first()
-        return None if row is None else ActiveModel(row.id, row.name, row.kind, row.checkpoint_path)
+        return None if row is None else ActiveModel.of(row)
 
 
 def train_mhp(
@@ -99,7 +100,8 @@ def train_mhp(
     shutil.rmtree(folder, ignore_errors=True)  # a checkpoint left by a killed attempt
     save_mhp(model.module, folder)
     with transaction(ctx.session_factory) as session:
-        row = ModelVersion(
+        out = registry.register(
+            session,
             name=name,
             kind="mhp",
             config={
@@ -115,11 +117,7 @@ def train_mhp(
                 "job_id": job.id,
             },
             checkpoint_path=str(folder),
-            is_active=False,
         )
-        session.add(row)
-        session.flush()
-        out = ActiveModel(row.id, row.name, row.kind, row.checkpoint_path)
     log.info(
         "job %d: trained %s on %d videos (nll/event %.4f)",
         job.id,

@@ -10,7 +10,7 @@ import numpy as np
 
 from app.services import Services, build_services
 from app.settings import Settings
-from m3tr_core.db.models import Event, Label, ModelVersion, Prediction, Video
+from m3tr_core.db.models import Event, Label, Prediction, Video
 from m3tr_core.db.session import transaction
 from m3tr_core.retrieval.bank import BankItem, build_bank, set_live
 from m3tr_core.retrieval.numpy_store import NumpyStore
@@ -74,10 +74,15 @@ def add_video(
 
 
 def add_model(services: Services, name: str = "m3tr-test", **fields: Any) -> int:
+    """Register a model version and make it the active one of its kind (the registry's rules)."""
+    from m3tr_core.db import registry
+
+    kind = fields.pop("kind", "m3tr")
     with transaction(services.sessions) as s:
-        m = ModelVersion(name=name, kind=fields.pop("kind", "m3tr"), is_active=True, **fields)
-        s.add(m)
-        s.flush()
+        m = registry.register(
+            s, name=name, kind=kind, checkpoint_path=fields.pop("checkpoint_path", None), **fields
+        )
+        registry.activate(s, kind, m.id)
         return m.id
 
 
