@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from m3tr_core.db import registry
 from m3tr_core.db.models import ModelVersion, Video
 from m3tr_core.db.session import transaction
 from m3tr_core.evaluation import metrics
@@ -177,18 +178,14 @@ def _register(
     activate: bool,
 ) -> int:
     with transaction(factory) as session:
-        if activate:
-            session.execute(
-                update(ModelVersion).where(ModelVersion.kind == "m3tr").values(is_active=False)
-            )
-        row = ModelVersion(
+        row = registry.register(
+            session,
             name=name,
             kind="m3tr",
             config=config,
             metrics={"val": val_scores},
             checkpoint_path=str(path),
-            is_active=activate,
         )
-        session.add(row)
-        session.flush()
-        return int(row.id)
+        if activate:
+            registry.activate(session, "m3tr", row.id)
+        return row.id
