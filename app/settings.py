@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     broker_key_prefix: str = Field(
         default="", description="prefix of every Redis broker key: several deployments on one Redis"
     )
+    job_memory_mb: int = Field(
+        default=4096,
+        ge=64,
+        description="memory one job step may add to its worker process; past it the step is "
+        "stopped and its job fails (raise it for the paper encoders, loaded on first use)",
+    )
+    job_time_limit_s: float = Field(
+        default=4 * 3600.0, gt=0, description="time one job step may run before it is stopped"
+    )
 
     # model
     device: str = "cpu"

@@ -2,10 +2,15 @@
 
 The filesystem broker deletes a message when a worker takes it, so a worker killed mid-task
 takes its message with it. An embedded deployment has exactly one worker, so when it starts:
-- every job left ``running`` lost its message: it is sent again at its current step;
+- a job with a step message waiting in the queue folder is left alone (a ``running`` job whose
+  step finished has its next step waiting there: sending its current step again would run it
+  twice and move the job backwards);
+- a job left ``running`` with no message waiting lost it with the killed worker: it is sent
+  again at its current step (which then counts a second attempt);
 - a ``queued`` job whose message is not in the queue folder (taken, then lost before the job
   row said ``running``) is sent again from its first step.
-Steps are idempotent, so a second run is harmless. Redis deployments never need this:
+Workers also drop a step message for a job already past that step. Redis deployments never
+need this:
 unacknowledged messages come back by themselves after the visibility timeout.
 """
 
@@ -48,7 +53,9 @@ def resend_interrupted_jobs(queue_dir: Path | None = None) -> list[int]:
     waiting = queued_job_ids(queue_dir) if queue_dir is not None else set()
     sent = []
     for job in jobs:
-        if job.state == JobState.QUEUED and (queue_dir is None or job.id in waiting):
+        if job.id in waiting:
+            continue  # its next message is in the queue: sending another would run a step twice
+        if job.state == JobState.QUEUED and queue_dir is None:
             continue
         try:
             steps = plan_steps(job.kind, job.params)

@@ -5,7 +5,10 @@ then sends the job's next step (or marks the job done). Errors:
 - bad input (corrupt media, invalid event log): the job fails once with the error text;
 - transient (database, Redis, Qdrant unreachable): retried with exponential backoff, and the
   job fails with the error text once retries run out;
-- anything else: the job fails with the error text (a bug; the traceback is logged).
+- anything else: the job fails with the error text (a bug; the traceback is logged);
+- past its memory or time limit (``workers.limits``): the job fails once, saying which limit.
+A step runs only if the job has not moved past it (a late duplicate message is dropped), and a
+step whose worker died ``MAX_STEP_ATTEMPTS`` times fails its job instead of running again.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from celery.exceptions import Retry
 
 from m3tr_core.pipeline.errors import describe_error, is_bad_input, is_transient
 from m3tr_core.pipeline.jobs import begin_step, fail_job, finish_job, get_job
-from m3tr_core.pipeline.plan import next_step, run_step, step_progress
+from m3tr_core.pipeline.plan import PlanError, next_step, plan_steps, run_step, step_progress
 from workers.context import get_context
+from workers.limits import StepLimitExceeded, get_guard
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
+# A step started this many times without finishing (its worker died each time) fails its job.
+MAX_STEP_ATTEMPTS = 3
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
 
@@ -62,10 +68,19 @@ def run_job_step(task: Task, job_id: int, step: str) -> None:
             step,
             step_progress(job.kind, job.params, step),
             task.request.id,
+            plan=_plan(job.kind, job.params),
+            max_attempts=MAX_STEP_ATTEMPTS,
         )
         if job is None:
             return
-        run_step(ctx, job, step)
+        log.info("job %d: step %s started (attempt %d)", job_id, step, job.attempts)
+        guard = get_guard()
+        try:
+            with guard.watch(job_id, step):
+                run_step(ctx, job, step)
+        except StepLimitExceeded as exc:
+            fail_job(ctx.session_factory, job_id, guard.describe(exc, step))
+            return
         following = next_step(job.kind, job.params, step)
         if following is None:
             finish_job(ctx.session_factory, job_id)
@@ -76,6 +91,13 @@ def run_job_step(task: Task, job_id: int, step: str) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure ends on the job row
         _handle_failure(task, ctx, job_id, step, exc)
+
+
+def _plan(kind: str, params: dict) -> list[str]:
+    try:
+        return plan_steps(kind, params)
+    except PlanError:
+        return []
 
 
 def _handle_failure(task: Task, ctx, job_id: int, step: str, exc: Exception) -> None:  # noqa: ANN001

@@ -56,7 +56,7 @@ def worker(
     app = get_app()
     if is_embedded(s):
 
-        @signals.worker_ready.connect(weak=False)
+        @signals.worker_init.connect(weak=False)  # before it consumes (see workers.recovery)
         def _recover(**_: object) -> None:
             from workers.celery_app import broker_folders
             from workers.recovery import resend_interrupted_jobs
@@ -116,12 +116,12 @@ def serve(
         from workers.embedded import EmbeddedWorker
         from workers.recovery import resend_interrupted_jobs
 
-        embedded = EmbeddedWorker(get_app(), concurrency=concurrency)
-        embedded.start()
-        if is_embedded(s):
+        if is_embedded(s):  # before the worker consumes: it sees the queue as the crash left it
             from workers.celery_app import broker_folders
 
             resend_interrupted_jobs(broker_folders(s)["queue"])
+        embedded = EmbeddedWorker(get_app(), concurrency=concurrency)
+        embedded.start()
     try:
         uvicorn.run(_web_app(services), host=host, port=port, log_level="info")
     finally:

@@ -8,6 +8,7 @@ task, so a redelivered or re-sent task finds where the job stands. Terminal stat
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,9 +92,23 @@ def get_job(factory: sessionmaker[Session], job_id: int) -> JobView:
 
 
 def begin_step(
-    factory: sessionmaker[Session], job_id: int, step: str, progress: float, task_id: str | None
+    factory: sessionmaker[Session],
+    job_id: int,
+    step: str,
+    progress: float,
+    task_id: str | None,
+    *,
+    plan: Sequence[str] = (),
+    max_attempts: int | None = None,
 ) -> JobView | None:
-    """Mark the job running at ``step``; None when the job is already finished (skip the task)."""
+    """Mark the job running at ``step``; None when the task must not run. It must not when:
+
+    - the job is already finished;
+    - the job already stands at a later step of ``plan`` (a stale duplicate message: running it
+      would move the job backwards);
+    - ``step`` has already been started ``max_attempts`` times without finishing (its worker
+      died each time, e.g. killed for memory): the job fails here, with a message saying so.
+    """
     with transaction(factory) as session:
         job = session.get(Job, job_id, with_for_update=True)
         if job is None:
@@ -101,10 +116,17 @@ def begin_step(
         if job.state in TERMINAL:
             log.info("job %d is already %s; skipping step %s", job_id, job.state, step)
             return None
+        if job.state == JobState.RUNNING and _later(plan, job.step, step):
+            log.warning("job %d is at %s already; dropping a late %s", job_id, job.step, step)
+            return None
         if job.state == JobState.QUEUED or job.started_at is None:
             job.started_at = utcnow()
         # attempts: how many times the current step has been started (1 = no retry so far)
         again = job.state == JobState.RUNNING and job.step == step
+        if again and max_attempts is not None and int(job.attempts or 0) >= max_attempts:
+            _fail(session, job, f"{step}: started {job.attempts} times and never finished (the "
+                                "worker was stopped each time, perhaps for memory); not retried")  # fmt: skip
+            return None
         job.attempts = int(job.attempts or 0) + 1 if again else 1
         job.state = JobState.RUNNING
         job.step = step
@@ -136,21 +158,42 @@ def finish_job(factory: sessionmaker[Session], job_id: int, step: str = "done") 
         job.finished_at = utcnow()
 
 
+def _later(plan: Sequence[str], current: str | None, step: str) -> bool:
+    """True when ``current`` comes after ``step`` in ``plan``."""
+    if current not in plan or step not in plan:
+        return False
+    return plan.index(current) > plan.index(step)
+
+
+_ABS_PATH = re.compile(r"(?<![\w.:/])(/[^\s'\"():,;]+)+")
+
+
+def public_error(text: str) -> str:
+    """``text`` without the server's folders: each absolute path is cut to its file name."""
+    return _ABS_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "/", text)
+
+
+def _fail(session: Session, job: Job, error: str) -> None:
+    error = public_error(error)[:4000]
+    job.state = JobState.FAILED
+    job.error = error
+    job.finished_at = utcnow()
+    if job.video_id is not None:
+        video = session.get(Video, job.video_id)
+        if video is not None and video.status != VideoStatus.READY:
+            video.status = VideoStatus.FAILED
+            video.error = error
+    log.warning("job %d failed: %s", job.id, error)
+
+
 def fail_job(factory: sessionmaker[Session], job_id: int, error: str) -> None:
-    """Mark the job failed with ``error``; its video (if any, and not ready) is marked failed too."""
+    """Mark the job failed with ``error`` (server paths cut to file names); its video (if any,
+    and not ready) is marked failed too."""
     with transaction(factory) as session:
         job = session.get(Job, job_id)
         if job is None or job.state in TERMINAL:
             return
-        job.state = JobState.FAILED
-        job.error = error
-        job.finished_at = utcnow()
-        if job.video_id is not None:
-            video = session.get(Video, job.video_id)
-            if video is not None and video.status != VideoStatus.READY:
-                video.status = VideoStatus.FAILED
-                video.error = error
-    log.warning("job %d failed: %s", job_id, error)
+        _fail(session, job, error)
 
 
 def recent_jobs(

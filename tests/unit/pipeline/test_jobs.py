@@ -62,3 +62,37 @@ def test_listing_and_counts(ctx: PipelineContext) -> None:
         assert [j.id for j in recent_jobs(s, limit=2)] == [ids[2], ids[1]]
         assert [j.id for j in unfinished_jobs(s)] == [ids[0], ids[2]]
         assert state_counts(s, ids) == {"running": 1, "done": 1, "queued": 1}
+
+
+def test_a_late_duplicate_of_an_earlier_step_is_dropped(ctx: PipelineContext) -> None:
+    jid = _job(ctx)
+    plan = ["store_events", "embed_content", "embed_temporal"]
+    assert begin_step(ctx.session_factory, jid, "store_events", 0.0, "a", plan=plan) is not None
+    assert begin_step(ctx.session_factory, jid, "embed_content", 0.3, "b", plan=plan) is not None
+    # the first step's message again (re-sent by a recovery): it must not move the job back
+    assert begin_step(ctx.session_factory, jid, "store_events", 0.0, "c", plan=plan) is None
+    job = get_job(ctx.session_factory, jid)
+    assert job.step == "embed_content" and job.progress == 0.3 and job.attempts == 1
+
+
+def test_a_step_whose_worker_keeps_dying_fails_its_job(ctx: PipelineContext) -> None:
+    jid = _job(ctx, with_video=True)
+    for attempt in (1, 2, 3):  # each start without an end: the worker died mid-step
+        job = begin_step(ctx.session_factory, jid, "predict", 0.8, "t", max_attempts=3)
+        assert job is not None and job.attempts == attempt
+    assert begin_step(ctx.session_factory, jid, "predict", 0.8, "t", max_attempts=3) is None
+    job = get_job(ctx.session_factory, jid)
+    assert job.state == "failed" and "started 3 times and never finished" in (job.error or "")
+
+
+def test_job_errors_never_show_server_folders(ctx: PipelineContext) -> None:
+    jid = _job(ctx)
+    fail_job(
+        ctx.session_factory,
+        jid,
+        "store_media: /srv/m3tr/home/media/upload-1f.mp4: not a readable media file; "
+        "see https://example.org/a/b",
+    )
+    error = get_job(ctx.session_factory, jid).error or ""
+    assert "/srv" not in error and "upload-1f.mp4: not a readable" in error
+    assert "https://example.org/a/b" in error
