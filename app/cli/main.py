@@ -24,6 +24,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("content", "content", "Decode videos and compute content vectors."),
     ("bank", "bank", "Memory bank: build, query, stats."),
     ("bench", "bench", "Benchmarks (JSON output)."),
+    ("models", "models", "Encoder weights: pull the paper profile's models for offline use."),
 ]
 
 

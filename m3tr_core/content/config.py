@@ -14,8 +14,10 @@ feature file and bank.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
+
+from m3tr_core.content.hub import derived_version
 
 PoolingMode = Literal["mean", "cls"]
 
@@ -118,8 +120,26 @@ class EncoderProfile:
         return d
 
     def with_overrides(self, **changes: Any) -> EncoderProfile:
-        """A copy with some fields replaced (e.g. local paths for the models)."""
-        return replace(self, **changes)
+        """A copy with some fields replaced (e.g. local paths for the models). Replacing a model
+        derives the profile version from every resolved model (:func:`hub.derived_version`:
+        ``id@revision`` or a folder's fingerprint), so vectors of other encoders never share a
+        bank with these."""
+        out = replace(self, **changes)
+        models = {name: getattr(out, name) for name in model_fields()}
+        if "profile_version" not in changes and any(
+            model != getattr(self, name) for name, model in models.items()
+        ):
+            out = replace(out, profile_version=derived_version(self.profile_version, models))
+        return out
+
+
+def model_fields() -> list[str]:
+    """The fields of :class:`EncoderProfile` that name a model (hub id or local folder)."""
+    return [
+        f.name
+        for f in fields(EncoderProfile)
+        if f.name.endswith("_model") or f.name.startswith("text_model")
+    ]
 
 
 LITE_PROFILE = EncoderProfile(

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import torch
 
 from m3tr_core.content.errors import EncoderLoadError
+from m3tr_core.content.hub import PULL_HINT, HubUnreachableError, check_hub, pinned_revision
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,11 +90,34 @@ def load_component(role: str, name: str, loader: Callable[..., T], **kwargs: Any
             raise EncoderLoadError(role, name, "a local model must be a folder")
         kwargs.setdefault("local_files_only", True)
         name = str(local)
+    else:  # a hub id: its pinned revision, from the cache or a hub that answers at once
+        if (revision := pinned_revision(name)) is not None:
+            kwargs.setdefault("revision", revision)
+        if _hub_or_cache(role, name, kwargs.get("revision")) == "cache":
+            kwargs.setdefault("local_files_only", True)
     try:
         return loader.from_pretrained(name, **kwargs)  # type: ignore[attr-defined]
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise EncoderLoadError(
             role, name, str(exc).splitlines()[0] if str(exc) else repr(exc)
+        ) from exc
+
+
+def _hub_or_cache(role: str, name: str, revision: str | None) -> str:
+    """``"hub"`` when the hub answers, ``"cache"`` when it does not but the model is in the local
+    Hugging Face cache; else an :class:`EncoderLoadError` at once that says what to run (instead
+    of transformers' retries, tens of seconds, and an error about a missing file)."""
+    try:
+        check_hub()
+        return "hub"
+    except HubUnreachableError as exc:
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(name, "config.json", revision=revision), str):
+            logger.info("%s model %s: %s; loading it from the local cache", role, name, exc)
+            return "cache"
+        raise EncoderLoadError(
+            role, name, f"it is not in the local Hugging Face cache and {exc}; {PULL_HINT}"
         ) from exc
 
 
