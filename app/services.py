@@ -53,17 +53,21 @@ class Services:
 
 
 def store_config(settings: Settings):  # noqa: ANN201 - StoreConfig, imported lazily
-    """The vector-store config the settings describe."""
+    """The vector-store config the settings describe (the web app's and the workers' alike)."""
+    from m3tr_core.retrieval.edge_store import EdgeStoreConfig
     from m3tr_core.retrieval.factory import StoreConfig
+    from m3tr_core.retrieval.faiss_store import FaissConfig
 
-    path = settings.faiss_path if settings.vector_backend == "faiss" else settings.qdrant_path
-    if settings.vector_backend == "numpy":
-        path = settings.home / "numpy-store"
     return StoreConfig(
-        backend=settings.vector_backend,
-        path=path,
+        backend=settings.store_backend,  # type: ignore[arg-type]
+        path=settings.vector_store_path.resolve(),
         qdrant_url=settings.qdrant_url,
         qdrant_api_key=settings.qdrant_api_key,
+        faiss=FaissConfig(ivfpq_min_size=settings.faiss_ivfpq_min_size),
+        edge=EdgeStoreConfig(
+            hnsw_ef=settings.edge_hnsw_ef,
+            optimize_after=settings.edge_optimize_after or None,
+        ),
     )
 
 

@@ -1,7 +1,7 @@
 """The one place settings are read: a pydantic-settings class, env prefix ``M3TR_``.
 
-Defaults describe the embedded workspace (SQLite, Qdrant local mode, a filesystem Celery broker,
-CPU, the offline ``lite`` encoder profile) under ``M3TR_HOME`` (default ``./m3tr-data``).
+Defaults describe the embedded workspace (SQLite, Qdrant Edge in-process, a filesystem Celery
+broker, CPU, the offline ``lite`` encoder profile) under ``M3TR_HOME`` (default ``./m3tr-data``).
 Every backend can be pointed elsewhere by URL: ``M3TR_DATABASE_URL`` (PostgreSQL),
 ``M3TR_BROKER_URL`` (Redis), ``M3TR_QDRANT_URL`` (a Qdrant server).
 """
@@ -40,11 +40,16 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default SQLite in home"
     )
     qdrant_url: str | None = Field(
-        default=None, description="Qdrant server URL; default local mode"
+        default=None,
+        description="Qdrant server URL: the qdrant backends then use the server (same requests)",
     )
     qdrant_api_key: str | None = None
-    vector_backend: Literal["qdrant", "faiss", "numpy"] = "qdrant"
+    vector_backend: Literal["qdrant-edge", "qdrant", "faiss", "numpy"] = "qdrant-edge"
     faiss_ivfpq_min_size: int = Field(default=200_000, ge=1)
+    edge_hnsw_ef: int = Field(default=128, ge=1, description="Qdrant Edge HNSW search beam")
+    edge_optimize_after: int = Field(
+        default=50_000, ge=0, description="build the HNSW graph after this many upserts; 0: never"
+    )
 
     # jobs
     broker_url: str | None = Field(default=None, description="Celery broker; default embedded")
@@ -146,6 +151,24 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'm3tr.db').resolve()}"
+
+    @property
+    def store_backend(self) -> str:
+        """The vector store actually opened: a Qdrant URL turns either qdrant backend into the
+        server; otherwise ``vector_backend`` (default: Qdrant Edge, in-process)."""
+        if self.qdrant_url and self.vector_backend in ("qdrant-edge", "qdrant"):
+            return "qdrant"
+        return self.vector_backend
+
+    @property
+    def vector_store_path(self) -> Path:
+        """The embedded store's folder (unused with a Qdrant server)."""
+        return {
+            "qdrant-edge": self.home / "qdrant-edge",
+            "qdrant": self.qdrant_path,
+            "faiss": self.faiss_path,
+            "numpy": self.home / "numpy-store",
+        }[self.store_backend]
 
     @property
     def qdrant_path(self) -> Path:

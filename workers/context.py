@@ -1,6 +1,6 @@
 """The worker process's :class:`PipelineContext`, built once from settings.
 
-One per process: it owns the vector store (Qdrant local mode allows one process per folder)
+One per process: it owns the vector store (Qdrant Edge allows one process per folder)
 and the loaded encoders. ``m3tr serve`` shares the same context with the web app.
 """
 
@@ -22,18 +22,10 @@ _context: PipelineContext | None = None
 
 
 def store_config(settings: Settings) -> StoreConfig:
-    """The vector store the settings describe (same rule as the web app's)."""
-    path = {
-        "qdrant": settings.qdrant_path,
-        "faiss": settings.faiss_path,
-        "numpy": settings.home / "numpy-store",
-    }[settings.vector_backend]
-    return StoreConfig(
-        backend=settings.vector_backend,
-        path=path.resolve(),
-        qdrant_url=settings.qdrant_url,
-        qdrant_api_key=settings.qdrant_api_key,
-    )
+    """The vector store the settings describe (the web app's rule: ``app.services``)."""
+    from app.services import store_config as app_store_config
+
+    return app_store_config(settings)
 
 
 def build_context(settings: Settings) -> PipelineContext:
@@ -75,7 +67,7 @@ def set_context(ctx: PipelineContext | None) -> None:
 
 
 def close_context() -> None:
-    """Release the store (flush files, free Qdrant's local lock)."""
+    """Release the store (flush and close the Edge shards, free the folder lock)."""
     global _context
     with _lock:
         if _context is not None:

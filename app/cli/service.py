@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def _local_store(s) -> bool:  # noqa: ANN001 - Settings
     """True when the vector store lives in files one process must own (not a Qdrant server)."""
-    return not (s.vector_backend == "qdrant" and s.qdrant_url)
+    return s.store_backend != "qdrant" or not s.qdrant_url
 
 
 def worker(

@@ -142,6 +142,13 @@ def _flush(store: VectorStore) -> None:
         flush()
 
 
+def _optimize(store: VectorStore, collection: str) -> None:
+    """Build the store's ANN index now that the bank is complete (Qdrant Edge: HNSW)."""
+    optimize = getattr(store, "optimize", None)
+    if callable(optimize):
+        optimize(collection)
+
+
 def _refresh_counts(session: Session, row: BankVersion, store: VectorStore) -> None:
     row.n_videos = store.count(row.collection)
     row.n_semantic = store.count(row.collection, SEMANTIC)
@@ -187,6 +194,7 @@ def build_bank(
             done += len(batch)
             if progress is not None:
                 progress(done)
+        _optimize(store, name)
         _flush(store)
         with transaction(factory) as s:
             row = s.get(BankVersion, bank_id)

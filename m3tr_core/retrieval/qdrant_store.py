@@ -57,6 +57,7 @@ class QdrantConfig:
     api_key: str | None = None
     timeout_s: int = 60
     upsert_batch: int = 512
+    collection_prefix: str = ""  # server collections are named prefix + name (tests, sharing)
 
 
 def to_qdrant_filter(flt: Filter | None) -> models.Filter | None:
@@ -102,7 +103,7 @@ class QdrantStore:
 
         if self.local and cfg.path is not None:
             for name in self.list_collections():
-                self._tune_local_sqlite(name)
+                self._tune_local_sqlite(self._n(name))
 
     def _tune_local_sqlite(self, collection: str) -> None:
         """WAL + synchronous=NORMAL on a local collection's SQLite file (see module doc)."""
@@ -121,41 +122,50 @@ class QdrantStore:
         else:
             yield
 
+    def _n(self, name: str) -> str:
+        return self.config.collection_prefix + name
+
     def _check(self, name: str) -> None:
-        if not self.client.collection_exists(name):
+        if not self.client.collection_exists(self._n(name)):
             raise CollectionNotFoundError(f"no collection {name!r} in qdrant store")
 
     def create_collection(self, name: str, dims: Mapping[str, int]) -> None:
         if not dims or any(int(d) <= 0 for d in dims.values()):
             raise StoreError(f"collection needs at least one vector name with dim > 0: {dims}")
         with self._lock:
-            if self.client.collection_exists(name):
+            if self.client.collection_exists(self._n(name)):
                 raise StoreError(f"collection {name!r} already exists")
             self.client.create_collection(
-                name,
+                self._n(name),
                 vectors_config={
                     k: models.VectorParams(size=int(d), distance=models.Distance.DOT)
                     for k, d in dims.items()
                 },
             )
             if not self.local:  # payload indexes have no effect in local mode
-                self.client.create_payload_index(name, "split", models.PayloadSchemaType.KEYWORD)
-                self.client.create_payload_index(name, "matured", models.PayloadSchemaType.BOOL)
+                self.client.create_payload_index(
+                    self._n(name), "split", models.PayloadSchemaType.KEYWORD
+                )
+                self.client.create_payload_index(
+                    self._n(name), "matured", models.PayloadSchemaType.BOOL
+                )
             elif self.config.path is not None:
-                self._tune_local_sqlite(name)
+                self._tune_local_sqlite(self._n(name))
 
     def has_collection(self, name: str) -> bool:
         with self._reading():
-            return self.client.collection_exists(name)
+            return self.client.collection_exists(self._n(name))
 
     def list_collections(self) -> list[str]:
         with self._reading():
-            return sorted(c.name for c in self.client.get_collections().collections)
+            prefix = self.config.collection_prefix
+            names = (c.name for c in self.client.get_collections().collections)
+            return sorted(n[len(prefix) :] for n in names if n.startswith(prefix))
 
     def dims(self, collection: str) -> dict[str, int]:
         with self._reading():
             self._check(collection)
-            params = self.client.get_collection(collection).config.params.vectors
+            params = self.client.get_collection(self._n(collection)).config.params.vectors
             return {k: int(v.size) for k, v in params.items()}
 
     def upsert(
@@ -182,13 +192,15 @@ class QdrantStore:
         with self._lock, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Local mode is not recommended.*")
             for start in range(0, len(points), step):
-                self.client.upsert(collection, points=points[start : start + step], wait=True)
+                self.client.upsert(
+                    self._n(collection), points=points[start : start + step], wait=True
+                )
 
     def delete(self, collection: str, ids: Sequence[int]) -> None:
         with self._lock:
             self._check(collection)
             self.client.delete(
-                collection,
+                self._n(collection),
                 points_selector=models.PointIdsList(points=[int(i) for i in ids]),
                 wait=True,
             )
@@ -216,7 +228,7 @@ class QdrantStore:
         ]
         with self._reading(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Local mode is not recommended.*")
-            responses = self.client.query_batch_points(collection, requests=requests)
+            responses = self.client.query_batch_points(self._n(collection), requests=requests)
         out = [
             sorted(
                 (Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in resp.points),
@@ -235,7 +247,7 @@ class QdrantStore:
         id_list = [int(i) for i in ids]
         with self._reading():
             records = self.client.retrieve(
-                collection, ids=id_list, with_vectors=[vector_name], with_payload=False
+                self._n(collection), ids=id_list, with_vectors=[vector_name], with_payload=False
             )
         found = {int(r.id): (r.vector or {}).get(vector_name) for r in records}
         out = np.zeros((len(id_list), dims[vector_name]), dtype=np.float32)  # (n, d)
@@ -250,7 +262,9 @@ class QdrantStore:
     def get_payloads(self, collection: str, ids: Sequence[int]) -> list[dict[str, Any] | None]:
         with self._reading():
             self._check(collection)
-            records = self.client.retrieve(collection, ids=[int(i) for i in ids], with_payload=True)
+            records = self.client.retrieve(
+                self._n(collection), ids=[int(i) for i in ids], with_payload=True
+            )
         found = {int(r.id): dict(r.payload or {}) for r in records}
         return [found.get(int(i)) for i in ids]
 
@@ -260,12 +274,12 @@ class QdrantStore:
             flt = None
             if vector_name is not None:
                 flt = models.Filter(must=[models.HasVectorCondition(has_vector=vector_name)])
-            return int(self.client.count(collection, count_filter=flt, exact=True).count)
+            return int(self.client.count(self._n(collection), count_filter=flt, exact=True).count)
 
     def drop_collection(self, name: str) -> None:
         with self._lock:
-            if self.client.collection_exists(name):
-                self.client.delete_collection(name)
+            if self.client.collection_exists(self._n(name)):
+                self.client.delete_collection(self._n(name))
 
     def close(self) -> None:
         with self._lock:

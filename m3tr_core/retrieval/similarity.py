@@ -181,7 +181,7 @@ def _prefetch(
 ) -> list[_Prefetch]:
     """Top-n per query (own id dropped) and, for norm="bank", the bank's min via -query."""
     fused = getattr(store, "search_with_low", None)
-    if norm == "bank" and callable(fused):  # exact stores: top-n and the minimum in one scan
+    if norm == "bank" and callable(fused):  # top-n and the minimum in one scan / one batch
         raw, fused_lows = fused(collection, name, queries, n + extra, base)
     else:
         raw, fused_lows = store.search(collection, name, queries, n + extra, base), None
@@ -391,6 +391,25 @@ def _threshold(pf: _Prefetch, bounds: Bounds) -> float:
     return float(min_max(np.asarray([pf.hits[-1].score]), *bounds)[0])
 
 
+def _rescore(
+    store: VectorStore, collection: str, vids: np.ndarray, q_sem: np.ndarray, q_tem: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact (content dot, trajectory dot, has trajectory), each (m,), for candidates ``vids``.
+
+    A store with ``score_ids`` (Qdrant Edge) scores the candidates in the engine, exactly,
+    without copying their vectors out; others return the vectors and we take the products.
+    """
+    score_ids = getattr(store, "score_ids", None)
+    if callable(score_ids):
+        got = score_ids(collection, {SEMANTIC: q_sem, TEMPORAL: q_tem}, vids.tolist())
+        return got[SEMANTIC][0], got[TEMPORAL][0], got[TEMPORAL][1]
+    sem_vecs, _ = store.get_vectors(collection, vids.tolist(), SEMANTIC)  # (m, d_R)
+    tem_vecs, has_t = store.get_vectors(collection, vids.tolist(), TEMPORAL)  # (m, d_s)
+    c_raw = sem_vecs.astype(np.float64) @ q_sem.astype(np.float64)  # (m,)
+    s_raw = tem_vecs.astype(np.float64) @ q_tem.astype(np.float64)  # (m,)
+    return c_raw, s_raw, has_t
+
+
 def _temporal_aware(
     store: VectorStore,
     collection: str,
@@ -411,10 +430,7 @@ def _temporal_aware(
     vids = np.asarray(sorted(payloads), dtype=np.int64)  # (m,) candidate union
     if vids.size == 0:
         return RetrievalResult([], "temporal_aware", None, 0, certified=True)
-    sem_vecs, _ = store.get_vectors(collection, vids.tolist(), SEMANTIC)  # (m, d_R)
-    tem_vecs, has_t = store.get_vectors(collection, vids.tolist(), TEMPORAL)  # (m, d_s)
-    c_raw = sem_vecs.astype(np.float64) @ q_sem.astype(np.float64)  # (m,)
-    s_raw = tem_vecs.astype(np.float64) @ q_tem.astype(np.float64)  # (m,)
+    c_raw, s_raw, has_t = _rescore(store, collection, vids, q_sem, q_tem)  # (m,) each
     c_bounds = (sem.lo, sem.hi) if norm == "bank" and sem.lo is not None else None
     t_bounds = (tem.lo, tem.hi) if norm == "bank" and tem.lo is not None else None
     if c_bounds is not None:  # widen with the exact candidate scores (approximate stores)

@@ -21,6 +21,7 @@ from m3tr_core.retrieval.bank import (
     remove_from_bank,
     set_live,
 )
+from m3tr_core.retrieval.edge_store import EdgeStore
 from m3tr_core.retrieval.numpy_store import NumpyStore
 from m3tr_core.retrieval.similarity import retrieve
 
@@ -65,10 +66,11 @@ def test_build_is_not_live_and_counts_are_recorded(factory: sessionmaker[Session
     assert live_bank(factory) is None
 
 
+@pytest.mark.parametrize("backend", ["numpy", "qdrant-edge"])
 def test_new_bank_never_mixes_with_live_and_switch_is_one_flip(
-    factory: sessionmaker[Session],
+    factory: sessionmaker[Session], backend: str, tmp_path: Path
 ) -> None:
-    store = NumpyStore()
+    store = NumpyStore() if backend == "numpy" else EdgeStore(tmp_path / "edge")
     old = build_bank(factory, store, _items(20, 0), profile="lite", dims=DIMS)
     set_live(factory, old.id)
     new = build_bank(factory, store, _items(10, 1, start=100), profile="paper", dims=DIMS)

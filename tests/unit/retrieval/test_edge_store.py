@@ -1,0 +1,231 @@
+"""Qdrant Edge beyond the congruence suite: HNSW index policy, crash safety, threads, ownership."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from m3tr_core.retrieval.edge_store import (
+    MATURED_FIELD,
+    EdgeStore,
+    EdgeStoreConfig,
+    StoreLockedError,
+)
+from m3tr_core.retrieval.exact import recall_at
+from m3tr_core.retrieval.numpy_store import NumpyStore
+from m3tr_core.retrieval.similarity import joint_vectors, retrieve
+from m3tr_core.retrieval.store import Filter, StoreError
+from tests.unit.retrieval.conftest import unit_rows
+
+REPO = Path(__file__).resolve().parents[3]
+DIMS = {"semantic": 32, "temporal": 8}
+# tiny thresholds so a few thousand points get a real HNSW graph
+SMALL_INDEX = EdgeStoreConfig(
+    indexing_threshold_kb=16, full_scan_threshold_kb=16, optimize_after=None, hnsw_ef=64
+)
+
+
+def _fill(store: EdgeStore | NumpyStore, n: int, seed: int = 0, start: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    sem = unit_rows(rng, n, DIMS["semantic"])
+    tem = unit_rows(rng, n, DIMS["temporal"])
+    if not store.has_collection("bank"):
+        store.create_collection("bank", DIMS)
+    ids = list(range(start, start + n))
+    payloads = [{"split": "train", "matured": i % 10 != 0} for i in ids]
+    store.upsert("bank", ids, {"semantic": sem, "temporal": tem}, payloads)
+    return sem
+
+
+def test_hnsw_after_optimize_and_new_points_searched_exactly(tmp_path: Path) -> None:
+    store, ref = EdgeStore(tmp_path / "e", SMALL_INDEX), NumpyStore()
+    sem = _fill(store, 3000)
+    _fill(ref, 3000)
+    assert store.index_info("bank")["indexed_vectors"] == 0  # before optimize: plain segments
+    assert store.optimize("bank")
+    assert store.index_info("bank")["indexed_vectors"] >= 3000  # HNSW graphs built
+    flt = Filter(matured_only=True)
+    queries = sem[:50] + 0.1 * unit_rows(np.random.default_rng(5), 50, DIMS["semantic"])
+    got = [
+        [h.video_id for h in hits] for hits in store.search("bank", "semantic", queries, 10, flt)
+    ]
+    want = [[h.video_id for h in hits] for hits in ref.search("bank", "semantic", queries, 10, flt)]
+    assert recall_at(got, want) >= 0.95
+    assert all(i % 10 != 0 for row in got for i in row)  # the matured filter holds under HNSW
+    # a point written after the graph was built is found at once (its segment is scanned)
+    new = _fill(store, 1, seed=9, start=10_001)
+    assert store.search("bank", "semantic", new[0], 1)[0].video_id == 10_001
+    store.close()
+
+
+def test_optimize_after_n_upserts(tmp_path: Path) -> None:
+    cfg = EdgeStoreConfig(indexing_threshold_kb=16, full_scan_threshold_kb=16, optimize_after=2000)
+    store = EdgeStore(tmp_path / "e", cfg)
+    _fill(store, 1500)
+    assert store.index_info("bank")["indexed_vectors"] == 0
+    _fill(store, 1500, seed=1, start=1500)  # crosses 2,000 upserts since the last optimize
+    assert store.index_info("bank")["indexed_vectors"] >= 3000
+    store.close()
+
+
+def test_eq3_on_hnsw_matches_exact_store(tmp_path: Path) -> None:
+    store, ref = EdgeStore(tmp_path / "e", SMALL_INDEX), NumpyStore()
+    rng = np.random.default_rng(3)
+    sem, tem = unit_rows(rng, 4000, 32), unit_rows(rng, 4000, 8)
+    dims = {**DIMS, "joint": 40}
+    vectors = {
+        "semantic": sem,
+        "temporal": tem,
+        "joint": joint_vectors(sem, tem, np.ones(4000, bool)),
+    }
+    for s in (store, ref):
+        s.create_collection("bank", dims)
+        s.upsert("bank", list(range(4000)), vectors, [{"matured": True}] * 4000)
+    store.optimize("bank")
+    got, want = [], []
+    for i in range(30):
+        got.append(retrieve(store, "bank", sem[i], tem[i], query_id=i, prefetch_n=50).video_ids)
+        want.append(retrieve(ref, "bank", sem[i], tem[i], query_id=i, prefetch_n=50).video_ids)
+    assert recall_at(got, want) >= 0.95
+    res = retrieve(store, "bank", sem[0], tem[0], query_id=0)
+    scores = store.score_ids("bank", {"semantic": sem[0]}, res.video_ids)["semantic"][0]
+    np.testing.assert_allclose(scores, sem[res.video_ids] @ sem[0], rtol=1e-5)
+    store.close()
+
+
+def test_reserved_payload_key_and_hidden_shadow_field(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "e")
+    _fill(store, 20)
+    with pytest.raises(StoreError, match="reserved"):
+        store.upsert("bank", [1], {"semantic": np.ones((1, 32), np.float32)}, [{MATURED_FIELD: 1}])
+    assert MATURED_FIELD not in store.get_payloads("bank", [1])[0]
+    assert (
+        MATURED_FIELD not in store.search("bank", "semantic", np.ones(32, np.float32), 1)[0].payload
+    )
+    store.close()
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from m3tr_core.retrieval.edge_store import EdgeStore
+    store = EdgeStore(sys.argv[1])
+    if not store.has_collection("bank"):
+        store.create_collection("bank", {"semantic": 32, "temporal": 8})
+    rng = np.random.default_rng(0)
+    print("ready", flush=True)
+    if sys.argv[2] == "hold":
+        sys.stdin.read()
+    for b in range(100000):
+        ids = list(range(b * 50, b * 50 + 50))
+        sem = rng.standard_normal((50, 32)).astype(np.float32)
+        store.upsert("bank", ids, {"semantic": sem}, [{"matured": True, "b": b}] * 50)
+        print(ids[-1], flush=True)  # acknowledged: upsert returned
+    """
+)
+
+
+def _child(folder: Path, mode: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(folder), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_sigkill_during_upserts_keeps_every_acknowledged_point(tmp_path: Path) -> None:
+    folder = tmp_path / "e"
+    proc = _child(folder, "write")
+    acked = -1
+    for _ in range(40):  # 40 acknowledged batches, then kill -9 mid-stream
+        acked = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    store = EdgeStore(folder)  # the lock died with the process
+    n = store.count("bank")
+    assert n >= acked + 1  # every acknowledged point; later batches may or may not be there
+    assert n % 50 == 0  # a batch is all there or not at all
+    payloads = store.get_payloads("bank", list(range(acked + 1)))
+    assert all(p is not None and p["matured"] is True for p in payloads)
+    vec, present = store.get_vectors("bank", [0, acked], "semantic")
+    assert present.all() and np.isfinite(vec).all()
+    store.upsert("bank", [10**9], {"semantic": np.ones((1, 32), np.float32)}, [{}])  # writable
+    store.close()
+
+
+def test_second_process_gets_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "e"
+    proc = _child(folder, "hold")
+    try:
+        with pytest.raises(StoreLockedError, match=r"another process \(pid \d+\).*M3TR_QDRANT_URL"):
+            EdgeStore(folder)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    EdgeStore(folder).close()  # free again once the owner is gone
+
+
+def test_readers_see_acknowledged_points_while_a_thread_writes(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "e", EdgeStoreConfig(optimize_after=None))
+    rng = np.random.default_rng(1)
+    vecs = unit_rows(rng, 2000, 32)
+    store.create_collection("bank", DIMS)
+    acked = [-1]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for start in range(0, 2000, 40):
+                ids = list(range(start, start + 40))
+                store.upsert("bank", ids, {"semantic": vecs[start : start + 40]}, [{}] * 40)
+                acked[0] = ids[-1]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                last = acked[0]
+                if last < 0:
+                    continue
+                hits = store.search("bank", "semantic", vecs[last], 1)
+                assert hits[0].video_id == last  # an acknowledged point is searchable at once
+                assert store.count("bank") >= last + 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert store.count("bank") == 2000
+    store.close()
+
+
+def test_temporary_store_leaves_nothing(tmp_path: Path) -> None:
+    store = EdgeStore()
+    folder = store.path
+    _fill(store, 10)
+    store.close()
+    assert not folder.exists()
+    with pytest.raises(StoreError, match="closed"):
+        store.count("bank")
