@@ -1,24 +1,27 @@
 """FAISS store: exact flat inner-product index for small banks, IVF-PQ past a configurable size.
 
 Per collection and vector name one FAISS index over the video ids. The exact float32 vectors
-are kept beside the index (``ArrayCollection``), so ``get_vectors`` is exact even when the index
-is lossy (PQ), and IVF-PQ hits are re-scored exactly ("refine") before they are returned: every
-``Hit.score`` is the exact dot product, as in the other stores.
+are kept beside the index (``ArrayCollection``, the plumbing shared with the NumPy store in
+``array_store``), so ``get_vectors`` is exact even when the index is lossy (PQ), and every hit
+is re-scored exactly before it is returned: every ``Hit.score`` is the exact dot product, as in
+the other stores. IVF-PQ fetches ``refine_factor`` candidates per requested hit for that.
 
-Filters: FAISS knows nothing of payloads, so the store over-fetches by the inverse of the
-fraction of points the filter allows and post-filters; when the filter leaves few points
-(``exact_below``) it scans those exactly instead. Persisted as ``faiss.write_index`` files plus
-the .npy/JSON sidecar, written atomically by ``flush``/``close``.
+Filters go into FAISS itself, as ID selectors in the search parameters
+(``SearchParameters(sel=...)``, ``SearchParametersIVF`` for IVF-PQ): the payload part (matured,
+splits) as the smaller of "these ids" / "not these ids" (cached until the next write), the
+per-query exclusions as "not these ids", AND-ed. FAISS then never returns a rejected point, so
+nothing is over-fetched or post-filtered. When a filter leaves at most ``exact_below`` points
+the store scans those exactly instead; when IVF-PQ's visited cells hold fewer allowed points
+than asked for, the query falls back to that exact scan. Persisted as ``faiss.write_index``
+files plus the .npy/JSON sidecar, written atomically by ``flush``/``close``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import shutil
-import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +29,9 @@ import faiss
 import numpy as np
 
 from m3tr_core.retrieval.array_collection import ArrayCollection
+from m3tr_core.retrieval.array_store import ArrayStore
 from m3tr_core.retrieval.numpy_store import top_k_rows
-from m3tr_core.retrieval.store import (
-    CollectionNotFoundError,
-    Filter,
-    Hit,
-    StoreError,
-    as_queries,
-    check_batch,
-    check_ids,
-)
+from m3tr_core.retrieval.store import Filter, Hit, StoreError, as_queries
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +46,7 @@ class FaissConfig:
     nprobe: IVF cells visited per query. refine_factor: IVF-PQ candidates re-scored exactly
     per requested hit. train_sample: vectors used to train IVF-PQ.
     exact_below: filtered searches with at most this many allowed points scan them exactly.
+    (Filters reach FAISS as ID selectors in the search parameters: see the module doc.)
     threads: OpenMP threads for FAISS (None = FAISS default).
     """
 
@@ -67,36 +64,28 @@ def _auto_nlist(n: int) -> int:
     return int(min(4096, max(64, 2 ** round(math.log2(2 * math.sqrt(max(n, 1)))))))
 
 
+@dataclass
 class _Collection:
-    """Exact vectors plus one FAISS index per vector name."""
+    """Exact vectors plus one FAISS index per vector name, and the cached payload selectors."""
 
-    def __init__(self, arrays: ArrayCollection, indexes: dict[str, faiss.Index]) -> None:
-        self.arrays = arrays
-        self.indexes = indexes
+    arrays: ArrayCollection
+    indexes: dict[str, faiss.Index]
+    selectors: dict[tuple[Any, ...], tuple[int, Any]] = field(default_factory=dict)
 
     def is_ivf(self, name: str) -> bool:
         return isinstance(faiss.downcast_index(self.indexes[name]), faiss.IndexIVF)
 
 
-class FaissStore:
+class FaissStore(ArrayStore[_Collection]):
     """FAISS-backed ``VectorStore``; ``path=None`` keeps everything in memory only."""
 
     backend = "faiss"
 
     def __init__(self, path: str | Path | None = None, config: FaissConfig | None = None) -> None:
-        self.path = Path(path) if path is not None else None
         self.config = config or FaissConfig()
         if self.config.threads is not None:
             faiss.omp_set_num_threads(self.config.threads)
-        self._cols: dict[str, _Collection] = {}
-        self._dirty: set[str] = set()
-        self._lock = threading.RLock()
-        self._closed = False
-        if self.path is not None:
-            self.path.mkdir(parents=True, exist_ok=True)
-            for sub in sorted(self.path.iterdir()):
-                if sub.is_dir() and not sub.name.startswith("."):
-                    self._cols[sub.name] = self._load(sub)
+        super().__init__(path)
 
     # ----- index management ---------------------------------------------------------------
     def _flat(self, dim: int) -> faiss.Index:
@@ -143,68 +132,99 @@ class FaissStore:
     def index_kind(self, collection: str, vector_name: str) -> str:
         return "ivfpq" if self._col(collection).is_ivf(vector_name) else "flat"
 
-    # ----- VectorStore --------------------------------------------------------------------
-    def _col(self, name: str) -> _Collection:
-        if self._closed:
-            raise StoreError("store is closed")
-        col = self._cols.get(name)
-        if col is None:
-            raise CollectionNotFoundError(f"no collection {name!r} in faiss store {self.path}")
-        return col
+    # ----- ArrayStore hooks ---------------------------------------------------------------
+    def _new(self, arrays: ArrayCollection) -> _Collection:
+        return _Collection(arrays, {k: self._flat(d) for k, d in arrays.dims.items()})
 
-    def create_collection(self, name: str, dims: Mapping[str, int]) -> None:
-        with self._lock:
-            if name in self._cols:
-                raise StoreError(f"collection {name!r} already exists")
-            arrays = ArrayCollection(dims)
-            self._cols[name] = _Collection(
-                arrays, {k: self._flat(d) for k, d in arrays.dims.items()}
-            )
-            self._dirty.add(name)
+    def _arrays(self, col: _Collection) -> ArrayCollection:
+        return col.arrays
 
-    def has_collection(self, name: str) -> bool:
-        return name in self._cols
-
-    def list_collections(self) -> list[str]:
-        return sorted(self._cols)
-
-    def dims(self, collection: str) -> dict[str, int]:
-        return dict(self._col(collection).arrays.dims)
-
-    def upsert(
+    def _after_upsert(
         self,
-        collection: str,
-        ids: Sequence[int],
-        vectors: Mapping[str, np.ndarray | None],
-        payloads: Sequence[Mapping[str, Any]],
-        present: Mapping[str, np.ndarray] | None = None,
+        name: str,
+        col: _Collection,
+        ids: np.ndarray,
+        mats: Mapping[str, np.ndarray],
+        masks: Mapping[str, np.ndarray],
+        replaced: np.ndarray,
     ) -> None:
-        with self._lock:
-            col = self._col(collection)
-            arr = check_ids(ids)
-            mats, masks, payloads = check_batch(
-                collection, col.arrays.dims, arr, vectors, payloads, present
-            )
-            existing = np.asarray([i for i in arr.tolist() if i in col.arrays.row_of], np.int64)
-            col.arrays.upsert(arr, mats, masks, payloads)
-            for name, index in col.indexes.items():
-                if existing.size:
-                    index.remove_ids(existing)
-                keep = masks[name]
-                if keep.any():
-                    index.add_with_ids(mats[name][keep], arr[keep])
-                if not col.is_ivf(name) and index.ntotal >= self.config.ivfpq_min_size:
-                    self.rebuild_index(collection, name)
-            self._dirty.add(collection)
+        for vname, index in col.indexes.items():
+            if replaced.size:
+                index.remove_ids(replaced)
+            keep = masks[vname]
+            if keep.any():
+                index.add_with_ids(mats[vname][keep], ids[keep])
+            if not col.is_ivf(vname) and index.ntotal >= self.config.ivfpq_min_size:
+                self.rebuild_index(name, vname)
 
-    def delete(self, collection: str, ids: Sequence[int]) -> None:
-        with self._lock:
-            col = self._col(collection)
-            removed = col.arrays.delete(ids)
-            if removed:
-                for index in col.indexes.values():
-                    index.remove_ids(np.asarray(removed, dtype=np.int64))
-            self._dirty.add(collection)
+    def _after_delete(self, col: _Collection, removed: list[int]) -> None:
+        for index in col.indexes.values():
+            index.remove_ids(np.asarray(removed, dtype=np.int64))
+
+    def _extra_files(self, col: _Collection) -> dict[str, Callable[[Path], None]]:
+        return {
+            f"index_{k}.faiss": (lambda p, ix=ix: faiss.write_index(ix, str(p)))
+            for k, ix in col.indexes.items()
+        }
+
+    def _load(self, folder: Path) -> _Collection:
+        arrays = ArrayCollection.load(folder)
+        indexes = {}
+        for name in arrays.dims:
+            file = folder / f"index_{name}.faiss"
+            if not file.exists():
+                raise StoreError(f"{folder}: missing {file.name}")
+            indexes[name] = faiss.read_index(str(file))
+            if isinstance(faiss.downcast_index(indexes[name]), faiss.IndexIVF):
+                faiss.extract_index_ivf(indexes[name]).nprobe = self.config.nprobe
+        return _Collection(arrays, indexes)
+
+    # ----- search -------------------------------------------------------------------------
+    def _payload_selector(self, col: _Collection, flt: Filter) -> Any:
+        """The matured/splits part of ``flt`` as a FAISS selector (None: everything passes)."""
+        if not flt.matured_only and flt.splits is None:
+            return None
+        key = (flt.matured_only, flt.splits)
+        arrays = col.arrays
+        cached = col.selectors.get(key)
+        if cached is not None and cached[0] == arrays.version:
+            return cached[1]
+        mask = arrays.allowed_mask(Filter(matured_only=flt.matured_only, splits=flt.splits))
+        ids = arrays.ids[: arrays.n]
+        rejected = ids[~mask]  # (r,)
+        if rejected.size <= ids.size - rejected.size:  # the smaller id list: "not these"
+            batch = faiss.IDSelectorBatch(np.ascontiguousarray(rejected))
+            sel = faiss.IDSelectorNot(batch)
+            sel.referenced_objects = [batch]
+        else:
+            sel = faiss.IDSelectorBatch(np.ascontiguousarray(ids[mask]))
+        col.selectors[key] = (arrays.version, sel)
+        return sel
+
+    def _search_params(self, col: _Collection, name: str, flt: Filter | None) -> Any:
+        """FAISS search parameters carrying ``flt`` as an ID selector (None: no filter)."""
+        flt = flt or Filter()
+        sel = self._payload_selector(col, flt)
+        if flt.exclude_ids:
+            batch = faiss.IDSelectorBatch(np.asarray(sorted(flt.exclude_ids), dtype=np.int64))
+            excl = faiss.IDSelectorNot(batch)
+            excl.referenced_objects = [batch]
+            if sel is not None:
+                both = faiss.IDSelectorAnd(sel, excl)
+                both.referenced_objects = [sel, excl]
+                sel = both
+            else:
+                sel = excl
+        if sel is None:
+            return None
+        if col.is_ivf(name):
+            params = faiss.SearchParametersIVF(
+                sel=sel, nprobe=faiss.extract_index_ivf(col.indexes[name]).nprobe
+            )
+        else:
+            params = faiss.SearchParameters(sel=sel)
+        params.referenced_objects = [sel]
+        return params
 
     def search(
         self,
@@ -214,10 +234,8 @@ class FaissStore:
         limit: int,
         filter: Filter | None = None,
     ) -> list[Hit] | list[list[Hit]]:
+        arrays = self._check_name(collection, vector_name)
         col = self._col(collection)
-        arrays = col.arrays
-        if vector_name not in arrays.dims:
-            raise StoreError(f"{collection}: no vector {vector_name!r}; has {sorted(arrays.dims)}")
         q, single = as_queries(
             query, arrays.dims[vector_name], f"query on {collection}.{vector_name}"
         )
@@ -228,7 +246,7 @@ class FaissStore:
         elif n_allowed <= self.config.exact_below and n_allowed < n_indexed:
             out = self._search_exact(arrays, vector_name, q, allowed, limit)
         else:
-            out = self._search_index(col, vector_name, q, allowed, n_allowed, limit)
+            out = self._search_index(col, vector_name, q, allowed, n_allowed, limit, filter)
         return out[0] if single else out
 
     def _search_exact(
@@ -250,30 +268,30 @@ class FaissStore:
         allowed: np.ndarray,
         n_allowed: int,
         limit: int,
+        flt: Filter | None,
     ) -> list[list[Hit]]:
         arrays = col.arrays
         index = col.indexes[name]
-        n_indexed = int(index.ntotal)
         refine = self.config.refine_factor if col.is_ivf(name) else 1
-        frac = n_allowed / max(n_indexed, 1)
-        k = min(n_indexed, math.ceil(limit * refine / frac * 1.1) + 8)
-        pending = np.arange(q.shape[0])
-        out: list[list[Hit]] = [[] for _ in range(q.shape[0])]
-        while pending.size:
-            _, labels = index.search(q[pending], k)  # (p, k) video ids, -1 = none
-            retry = []
-            for j, qi in enumerate(pending.tolist()):
-                rows = arrays.rows_for([i for i in labels[j].tolist() if i >= 0])
-                rows = rows[(rows >= 0)]
-                rows = rows[allowed[rows]]
-                if rows.size < min(limit, n_allowed) and k < n_indexed:
-                    retry.append(qi)
-                    continue
-                exact = arrays.vectors[name][rows] @ q[qi]  # (r,)
-                idx, s = top_k_rows(exact, np.ones(rows.size, dtype=bool), limit)
-                out[qi] = self._hits(arrays, rows[idx], s)
-            pending = np.asarray(retry, dtype=np.int64)
-            k = min(n_indexed, 4 * k)
+        k = min(int(index.ntotal), limit * refine)
+        _, labels = index.search(q, k, params=self._search_params(col, name, flt))  # (q, k)
+        want = min(limit, n_allowed)
+        out: list[list[Hit]] = []
+        short = []
+        for j in range(q.shape[0]):
+            rows = arrays.rows_for([i for i in labels[j].tolist() if i >= 0])
+            rows = rows[rows >= 0]
+            if rows.size < want:  # IVF cells held too few allowed points: scan them exactly
+                short.append(j)
+                out.append([])
+                continue
+            exact = arrays.vectors[name][rows] @ q[j]  # (r,)
+            idx, s = top_k_rows(exact, np.ones(rows.size, dtype=bool), limit)
+            out.append(self._hits(arrays, rows[idx], s))
+        if short:
+            exact_hits = self._search_exact(arrays, name, q[short], allowed, limit)
+            for j, hits in zip(short, exact_hits, strict=True):
+                out[j] = hits
         return out
 
     @staticmethod
@@ -282,62 +300,3 @@ class FaissStore:
             Hit(int(arrays.ids[r]), float(v), dict(arrays.payloads[r]))
             for r, v in zip(rows.tolist(), scores.tolist(), strict=True)
         ]
-
-    def get_vectors(
-        self, collection: str, ids: Sequence[int], vector_name: str
-    ) -> tuple[np.ndarray, np.ndarray]:
-        arrays = self._col(collection).arrays
-        if vector_name not in arrays.dims:
-            raise StoreError(f"{collection}: no vector {vector_name!r}; has {sorted(arrays.dims)}")
-        return arrays.get_vectors(ids, vector_name)
-
-    def get_payloads(self, collection: str, ids: Sequence[int]) -> list[dict[str, Any] | None]:
-        arrays = self._col(collection).arrays
-        return [None if r < 0 else dict(arrays.payloads[r]) for r in arrays.rows_for(ids).tolist()]
-
-    def count(self, collection: str, vector_name: str | None = None) -> int:
-        return self._col(collection).arrays.count(vector_name)
-
-    def drop_collection(self, name: str) -> None:
-        with self._lock:
-            self._cols.pop(name, None)
-            self._dirty.discard(name)
-            if self.path is not None:
-                shutil.rmtree(self.path / name, ignore_errors=True)
-
-    # ----- persistence --------------------------------------------------------------------
-    def _load(self, folder: Path) -> _Collection:
-        arrays = ArrayCollection.load(folder)
-        indexes = {}
-        for name in arrays.dims:
-            file = folder / f"index_{name}.faiss"
-            if not file.exists():
-                raise StoreError(f"{folder}: missing {file.name}")
-            indexes[name] = faiss.read_index(str(file))
-            if isinstance(faiss.downcast_index(indexes[name]), faiss.IndexIVF):
-                faiss.extract_index_ivf(indexes[name]).nprobe = self.config.nprobe
-        return _Collection(arrays, indexes)
-
-    def flush(self) -> None:
-        """Write changed collections to disk (no-op in memory-only mode)."""
-        with self._lock:
-            if self.path is None:
-                self._dirty.clear()
-                return
-            for name in sorted(self._dirty):
-                col = self._cols.get(name)
-                if col is None:
-                    continue
-                writers = {
-                    f"index_{k}.faiss": (lambda p, ix=ix: faiss.write_index(ix, str(p)))
-                    for k, ix in col.indexes.items()
-                }
-                col.arrays.save(self.path / name, writers)
-            self._dirty.clear()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self.flush()
-        self._closed = True
-        self._cols.clear()

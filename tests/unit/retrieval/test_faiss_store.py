@@ -70,3 +70,28 @@ def test_selective_filter_scans_exactly(tmp_path: Path) -> None:
     flt = Filter(matured_only=True)
     got = [h.video_id for h in store.search("c", "semantic", q, 10, flt)]
     assert got == [h.video_id for h in ref.search("c", "semantic", q, 10, flt)]
+
+
+def test_filters_reach_faiss_as_id_selectors() -> None:
+    """FAISS itself returns only allowed ids: asked for every point, it gives exactly those."""
+    cfg = FaissConfig(ivfpq_min_size=10_000, exact_below=0)
+    store = FaissStore(None, cfg)
+    x = _clustered(400, 16, 4)
+    payloads = [{"matured": i % 3 != 0, "split": ["train", "val"][i % 2]} for i in range(400)]
+    store.create_collection("c", {"semantic": 16})
+    store.upsert("c", list(range(400)), {"semantic": x}, payloads)
+    col = store._col("c")
+    for flt in (
+        Filter(matured_only=True),  # 2/3 allowed: "not these ids"
+        Filter(matured_only=True, splits=("val",), exclude_ids=frozenset({1, 5})),  # 1/3: "these"
+    ):
+        params = store._search_params(col, "semantic", flt)
+        _, labels = col.indexes["semantic"].search(x[:1], 400, params=params)
+        returned = {int(i) for i in labels[0] if i >= 0}
+        assert returned == {i for i in range(400) if flt.accepts(i, payloads[i])}
+        hits = store.search("c", "semantic", x[7], 10, flt)
+        assert len(hits) == 10 and all(flt.accepts(h.video_id, h.payload) for h in hits)
+    store.upsert("c", [4], {"semantic": x[4:5]}, [{"matured": False}])  # a write: new selector
+    params = store._search_params(col, "semantic", Filter(matured_only=True))
+    _, labels = col.indexes["semantic"].search(x[:1], 400, params=params)
+    assert 4 not in set(labels[0].tolist()) and 2 in set(labels[0].tolist())
