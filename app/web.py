@@ -18,6 +18,7 @@ from app import health
 from app.api.auth import auth_enabled, basic_auth_dependency, check_credentials
 from app.api.errors import check_path_ids
 from app.api.guards import install_guards
+from app.api.problems import ErrorShapeMiddleware
 from app.api.routes import build_router
 from app.api.schemas import Health
 from app.services import Services
@@ -52,6 +53,7 @@ def create_app(services: Services) -> FastAPI:
         build_router(services), dependencies=[*dependencies, Depends(check_path_ids)]
     )
     install_guards(app, s)
+    app.add_middleware(ErrorShapeMiddleware)  # outermost: one 4xx body shape (app.api.problems)
     # this instance's Gradio uploads and cache in its own workspace (cleared on restart)
     os.environ["GRADIO_TEMP_DIR"] = str((s.home / "gradio-tmp").resolve())
 

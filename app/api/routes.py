@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
 
+from app.api.list_routes import build_list_router
+from app.api.live_routes import build_live_router
+from app.api.model_routes import build_model_router
+from app.api.problems import ERROR_RESPONSES
 from app.api.schemas import ForecastOut, JobOut, NeighbourOut, PredictionOut, VideoCreated
 from app.api.uploads import UploadError, ingest_upload
 from app.services import Services
@@ -12,8 +16,8 @@ from app.ui.handlers.results import load_prediction
 
 
 def build_router(services: Services) -> APIRouter:
-    """The ``/api`` routes bound to ``services``."""
-    router = APIRouter(prefix="/api", tags=["api"])
+    """The ``/api`` routes bound to ``services`` (every 4xx body: ``app.api.problems``)."""
+    router = APIRouter(prefix="/api", tags=["api"], responses=ERROR_RESPONSES)
 
     @router.post(
         "/videos",
@@ -24,6 +28,7 @@ def build_router(services: Services) -> APIRouter:
     )
     def create_video(
         request: Request,
+        response: Response,
         media: UploadFile = File(..., description="mp4, webm or mov"),
         events: UploadFile | None = File(None, description="CSV or JSON lines: t, type[, user]"),
         title: str | None = Form(None),
@@ -41,6 +46,7 @@ def build_router(services: Services) -> APIRouter:
             )
         except UploadError as exc:
             raise HTTPException(422, detail=str(exc)) from None
+        response.headers["Location"] = str(request.url_for("get_video", video_id=sub.video_id))
         return VideoCreated(
             video_id=sub.video_id,
             job_id=sub.job_id,
@@ -105,4 +111,7 @@ def build_router(services: Services) -> APIRouter:
             bank_version=view.bank_version,
         )
 
+    router.include_router(build_live_router(services))
+    router.include_router(build_list_router(services))
+    router.include_router(build_model_router(services))
     return router

@@ -25,6 +25,9 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("bank", "bank", "Memory bank: build, query, stats."),
     ("bench", "bench", "Benchmarks (JSON output)."),
     ("models", "models", "Encoder weights: pull the paper profile's models for offline use."),
+    ("versions", "model", "Model versions: list, activate, roll back, register."),
+    ("predictions", "predictions", "Forecasts: a video's history, export to CSV or Parquet."),
+    ("videos", "videos", "Videos: list them (filters, --json)."),
 ]
 
 

@@ -119,7 +119,7 @@ def train(
         )
     except (ServiceTrainError, ValueError) as exc:
         fail(str(exc))
-    console.print(json.dumps(info, indent=2, default=str))
+    typer.echo(json.dumps(info, default=str))  # the result on stdout; progress went to stderr
 
 
 def register(app: typer.Typer) -> None:

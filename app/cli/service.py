@@ -15,9 +15,8 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from app.cli.common import console, fail, session_factory, settings
+from app.cli.common import choices, console, fail, session_factory, settings, value
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +162,16 @@ def _web_app(services):  # noqa: ANN001, ANN202
 
 
 def ingest(
-    folder: Path = typer.Argument(..., help="Folder of videos (.mp4, .mov, .webm, ...)."),
+    folder: Path | None = typer.Argument(
+        None, help="Folder of videos (.mp4, .mov, .webm, ...); or use --manifest."
+    ),
+    manifest: Path | None = typer.Option(
+        None,
+        "--manifest",
+        help="CSV or JSON lines, one video a row: media, title, description, published_at, "
+        "author, events (paths relative to the manifest). A bad row is reported with its line "
+        "and nothing of it is ingested; the other rows are.",
+    ),
     events: Path | None = typer.Option(
         None,
         "--events",
@@ -177,7 +185,9 @@ def ingest(
     ),
     force: bool = typer.Option(False, "--force", help="Re-ingest videos even when unchanged."),
 ) -> None:
-    """Enqueue every video of FOLDER (with its event log) and follow them to the end."""
+    """Enqueue every video of FOLDER (with its event log), or every row of a --manifest, and
+    follow them to the end. Exit 0: all done; 1: a job failed or a manifest row was refused;
+    3: jobs still unfinished when --timeout ran out."""
     from m3tr_core.db.session import transaction
     from m3tr_core.events.log import EventLogError
     from m3tr_core.pipeline.media import sha256_file
@@ -191,6 +201,11 @@ def ingest(
 
     s = settings()
     factory = session_factory()
+    if (folder is None) == (manifest is None):
+        fail("give a FOLDER of videos or --manifest FILE (one of them)")
+    if manifest is not None:
+        raise typer.Exit(_ingest_manifest(factory, manifest, source, wait, timeout, force))
+    assert folder is not None
     if events is not None and events.is_file():
         try:  # one combined log: split per video into the workspace (content-addressed)
             events = split_event_file(events, s.home / "incoming" / "events" / sha256_file(events))
@@ -218,12 +233,72 @@ def ingest(
     )
     if not wait or not job_ids:
         return
-    failed = _follow(factory, job_ids, timeout)
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(exit_code(follow_jobs(factory, job_ids, timeout)))
 
 
-def _follow(factory, job_ids: list[int], timeout: float, label: str = "ingest") -> int:  # noqa: ANN001
-    """Live progress until every job is done or failed; prints a summary; returns failures."""
+EXIT_FAILED = 1
+EXIT_UNFINISHED = 3
+
+
+def exit_code(outcome: tuple[int, int], refused: int = 0) -> int:
+    """1 when a job failed (or a manifest row was refused), 3 when jobs are still unfinished."""
+    failed, unfinished = outcome
+    if failed or refused:
+        return EXIT_FAILED
+    return EXIT_UNFINISHED if unfinished else 0
+
+
+def _ingest_manifest(
+    factory,  # noqa: ANN001
+    manifest: Path,
+    source: str,
+    wait: bool,
+    timeout: float,
+    force: bool,
+) -> int:
+    from m3tr_core.db.session import transaction
+    from m3tr_core.events.log import EventLogRules
+    from m3tr_core.pipeline.manifest import ManifestError, read_manifest
+    from m3tr_core.pipeline.submit import register_ingest
+    from workers.enqueue import enqueue_job
+
+    s = settings()
+    rules = EventLogRules(vocabulary=s.event_types, max_events=s.max_events_per_log)
+    try:
+        rows, bad = read_manifest(manifest, rules)
+    except ManifestError as exc:
+        fail(str(exc))
+    for b in bad:
+        console.print(f"[red]{manifest.name}, {b}[/] (not ingested)")
+    with transaction(factory) as session:
+        regs = [
+            register_ingest(
+                session, r.media, events_path=r.events, source=source, external_id=r.external_id,
+                title=r.title, description=r.description, published_at=r.published_at,
+                author=r.author, force=force,
+            )
+            for r in rows
+        ]  # fmt: skip
+    job_ids = [r.job_id for r in regs if r.job_id is not None]
+    for job_id in job_ids:
+        enqueue_job(job_id)
+    console.print(
+        f"{manifest.name}: {len(rows)} rows accepted, {len(bad)} refused; {len(job_ids)} "
+        f"queued, {len(rows) - len(job_ids)} unchanged or already running"
+    )
+    if not wait or not job_ids:
+        return exit_code((0, 0), refused=len(bad))
+    return exit_code(follow_jobs(factory, job_ids, timeout), refused=len(bad))
+
+
+def follow_jobs(
+    factory,  # noqa: ANN001
+    job_ids: list[int],
+    timeout: float,
+    label: str = "ingest",
+) -> tuple[int, int]:
+    """Live progress (stderr) until every job is done or failed, or ``timeout`` s (0: never);
+    prints a summary; returns (failed, unfinished)."""
     from m3tr_core.pipeline.jobs import jobs_by_id
 
     start = time.monotonic()
@@ -269,44 +344,44 @@ def _follow(factory, job_ids: list[int], timeout: float, label: str = "ingest") 
     )
     for j in failed:
         console.print(f"[red]job {j.id} (video {j.video_id}) failed:[/] {j.error}")
-    return len(failed)
+    return len(failed), len(jobs) - len(done) - len(failed)
 
 
 jobs_app = typer.Typer(help="Background jobs: list them (default), or submit one.")
 
 
+JOB_STATES = ["queued", "running", "done", "failed"]
+JOB_KINDS = ["ingest", "ingest_events", "reforecast", "predict", "rebuild_bank", "train"]
+JobStateChoice = choices("JobStateChoice", JOB_STATES)
+JobKindChoice = choices("JobKindChoice", JOB_KINDS)
+
+
 @jobs_app.callback(invoke_without_command=True)
 def jobs(
     ctx: typer.Context,
-    limit: int = typer.Option(30, "--limit", "-n", min=1),
-    state: str | None = typer.Option(None, "--state", help="queued | running | done | failed"),
-    kind: str | None = typer.Option(None, "--kind"),
+    limit: int = typer.Option(30, "--limit", "-n", min=1, max=500),
+    state: JobStateChoice | None = typer.Option(None, "--state"),
+    kind: JobKindChoice | None = typer.Option(None, "--kind"),
+    video: int | None = typer.Option(None, "--video", help="Jobs of this video id."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array on stdout."),
 ) -> None:
-    """Recent jobs with their state, step, progress and error."""
-    from m3tr_core.pipeline.jobs import recent_jobs
+    """Recent jobs (newest first) with their state, step, progress and error, on stdout."""
+    from app.cli.common import print_records
+    from app.records import job_record
+    from m3tr_core.db.listing import Filters, list_jobs
 
     if ctx.invoked_subcommand is not None:
         return
     settings()
+    f = Filters(state=(value(state),) if state else (), kind=value(kind), video_id=video)
     with session_factory()() as session:
-        rows = recent_jobs(session, limit=limit, states=[state] if state else None, kind=kind)
-    table = Table(title=f"{len(rows)} most recent jobs")
-    for col in ("id", "kind", "video", "state", "step", "progress", "tries", "error"):
-        table.add_column(col)
-    colours = {"done": "green", "failed": "red", "running": "cyan", "queued": "yellow"}
-    for j in rows:
-        c = colours.get(j.state, "white")
-        table.add_row(
-            str(j.id),
-            j.kind,
-            "" if j.video_id is None else str(j.video_id),
-            f"[{c}]{j.state}[/]",
-            j.step or "",
-            f"{100 * j.progress:.0f}%",
-            str(j.attempts),
-            (j.error or "")[:120],
-        )
-    console.print(table)
+        rows = [job_record(j) for j in list_jobs(session, f, limit=limit).items]
+    if not as_json:
+        for r in rows:
+            r["progress"] = f"{100 * r['progress']:.0f}%"
+            r["error"] = (r["error"] or "")[:120] or None
+    cols = ["id", "kind", "video_id", "state", "step", "progress", "attempts", "error"]
+    print_records(rows, cols, f"{len(rows)} most recent jobs", as_json)
 
 
 def _param(text: str) -> tuple[str, object]:
@@ -349,7 +424,7 @@ def submit(
     enqueue_job(job_id)
     console.print(f"job {job_id} ({kind}: {' -> '.join(steps)}) sent")
     if wait:
-        raise typer.Exit(1 if _follow(factory, [job_id], 0, label=kind) else 0)
+        raise typer.Exit(exit_code(follow_jobs(factory, [job_id], 0, label=kind)))
 
 
 def register(app: typer.Typer) -> None:

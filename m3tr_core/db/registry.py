@@ -246,3 +246,28 @@ def list_versions(session: Session, kind: str | None = None) -> list[VersionView
         )
         for m in session.scalars(q)
     ]
+
+
+def switch(session: Session, ref: int | str | None = None, kind: str | None = None) -> ActiveModel:
+    """What an operator means by "use this version" (``ref``: id or name) or "roll ``kind``
+    back": activate it, and for a temporal model (kind ``mhp``) make the newest bank built on
+    its trajectory vectors live with it, so retrieval never mixes trajectory spaces (the live
+    bank stays when none was built for it).
+
+    Raises:
+        RegistryError: no such version, or nothing to roll back to.
+    """
+    if ref is not None:
+        row = find(session, ref)
+        kind, target = row.kind, int(row.id)
+    else:
+        if kind is None:
+            raise RegistryError("name a model version, or a kind to roll back")
+        prev = previous(session, kind)
+        if prev is None:
+            raise RegistryError(
+                f"no earlier {kind} model version was ever active: nothing to roll back to"
+            )
+        target = int(prev.id)
+    bank = bank_for(session, target) if kind == "mhp" else None
+    return activate(session, kind, target, live_bank=bank)

@@ -6,6 +6,8 @@ Job kinds and their steps (each step is idempotent, and restartable on its own):
   embed_content, embed_temporal, upsert_vectors, [predict unless ``params.predict`` is false]
 - ``ingest_events``: store_events, embed_temporal, upsert_vectors, predict
 - ``predict``: predict
+- ``reforecast``: embed_temporal, upsert_vectors, predict (after events were appended to the log
+  of a ready video: ``m3tr_core.pipeline.live``)
 - ``rebuild_bank``: rebuild_bank (a new bank version of every video, then made live;
   ``params.make_live`` false keeps the current one live)
 - ``train``: train [rebuild_bank for the new model, which then becomes active with its bank,
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 INGEST = "ingest"
 INGEST_EVENTS = "ingest_events"
 PREDICT = "predict"
+REFORECAST = "reforecast"
 REBUILD_BANK = "rebuild_bank"
 TRAIN = "train"
 
@@ -74,6 +77,8 @@ def plan_steps(kind: str, params: Mapping[str, Any]) -> list[str]:
         return ["store_events", "embed_temporal", "upsert_vectors", "predict"]
     if kind == PREDICT:
         return ["predict"]
+    if kind == REFORECAST:
+        return ["embed_temporal", "upsert_vectors", "predict"]
     if kind == REBUILD_BANK:
         return ["rebuild_bank"]
     if kind == TRAIN:

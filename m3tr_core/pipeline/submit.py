@@ -8,6 +8,7 @@ ready, nothing is queued.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +62,13 @@ def register_ingest(
     description: str | None = None,
     split: str = "live",
     force: bool = False,
+    published_at: dt.datetime | None = None,
+    author: str | None = None,
 ) -> Registration:
-    """Find or create the video of ``upload_path`` and add its ingestion job (not sent yet)."""
+    """Find or create the video of ``upload_path`` and add its ingestion job (not sent yet).
+
+    Metadata given (title, description, published_at, author: a manifest row) is written on the
+    video, also when it exists already."""
     upload = Path(upload_path).resolve()
     ext_id = external_id or upload.stem
     media_sha = sha256_file(upload) if upload.is_file() else ""
@@ -71,6 +77,7 @@ def register_ingest(
     video = session.scalars(
         select(Video).where(Video.source == source, Video.external_id == ext_id)
     ).first()
+    existed = video is not None
     if video is None:
         video = Video(
             source=source,
@@ -83,7 +90,8 @@ def register_ingest(
         )
         session.add(video)
         session.flush()
-    elif not force:
+    _set_metadata(video, title, description, published_at, author)
+    if existed and not force:
         if _unchanged(video, media_sha, events_sha):
             log.info("%s: unchanged and ready (video %d); nothing to do", upload.name, video.id)
             return Registration(video.id, None, ext_id)
@@ -100,6 +108,23 @@ def register_ingest(
         params["events_path"] = str(events)
     job = create_job(session, INGEST, video_id=video.id, params=params)
     return Registration(video.id, job.id, ext_id)
+
+
+def _set_metadata(
+    video: Video,
+    title: str | None,
+    description: str | None,
+    published_at: dt.datetime | None,
+    author: str | None,
+) -> None:
+    if title is not None:
+        video.title = title
+    if description is not None:
+        video.description = description
+    if published_at is not None:
+        video.published_at = published_at
+    if author is not None:
+        video.extra = {**(video.extra or {}), "author": author}
 
 
 def find_inputs(folder: str | Path) -> list[Path]:
