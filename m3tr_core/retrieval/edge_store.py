@@ -411,14 +411,32 @@ class EdgeStore:
         other query: exact in plain segments, approximate in HNSW ones (Eq. 3 then widens the
         bounds with the exact candidate scores, see ``similarity``).
         """
-        col, q, _ = self._queries(collection, vector_name, query)
+        return self.search_with_low_many(collection, [(vector_name, query)], limit, filter)[0]
+
+    def search_with_low_many(
+        self,
+        collection: str,
+        items: Sequence[tuple[str, np.ndarray]],
+        limit: int,
+        filter: Filter | None = None,
+    ) -> list[tuple[list[list[Hit]], list[float | None]]]:
+        """``search_with_low`` for several (vector name, (q, d) queries) in ONE engine batch."""
+        col = self._col(collection)
         flt = to_edge_filter(filter)
-        reqs = self._requests(vector_name, q.tolist(), max(int(limit), 1), flt, True)
-        reqs += self._requests(vector_name, (-q).tolist(), 1, flt, False)
+        reqs: list[qe.QueryRequest] = []
+        sizes = []
+        for name, query in items:
+            _, q, _ = self._queries(collection, name, query)
+            reqs += self._requests(name, q.tolist(), max(int(limit), 1), flt, True)
+            reqs += self._requests(name, (-q).tolist(), 1, flt, False)
+            sizes.append(q.shape[0])
         out = self._query(collection, col, reqs)
-        nq = q.shape[0]
-        lows = [-low[0].score if low else None for low in out[nq:]]
-        return out[:nq], lows
+        result, at = [], 0
+        for nq in sizes:
+            hits, lows = out[at : at + nq], out[at + nq : at + 2 * nq]
+            result.append((hits, [-low[0].score if low else None for low in lows]))
+            at += 2 * nq
+        return result
 
     def score_ids(
         self, collection: str, queries: Mapping[str, np.ndarray], ids: Sequence[int]

@@ -182,26 +182,53 @@ def _prefetch(
     """Top-n per query (own id dropped) and, for norm="bank", the bank's min via -query."""
     fused = getattr(store, "search_with_low", None)
     if norm == "bank" and callable(fused):  # top-n and the minimum in one scan / one batch
-        raw, fused_lows = fused(collection, name, queries, n + extra, base)
-    else:
-        raw, fused_lows = store.search(collection, name, queries, n + extra, base), None
-    out = []
-    for j, hits in enumerate(raw):
-        kept = [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
-        out.append(_Prefetch(kept, exhausted=len(kept) < n))
-    if norm == "bank" and fused_lows is not None:
-        for pf, low in zip(out, fused_lows, strict=True):
-            if pf.hits:
-                pf.hi = pf.hits[0].score
-                pf.lo = low if low is not None else pf.hits[-1].score
-    elif norm == "bank":
+        return _kept(*fused(collection, name, queries, n + extra, base), filters, n)
+    out = _kept(store.search(collection, name, queries, n + extra, base), None, filters, n)
+    if norm == "bank":
         lows = store.search(collection, name, -queries, 1 + extra, base)
         for j, pf in enumerate(out):
             low = [h for h in lows[j] if filters[j].accepts(h.video_id, h.payload)]
             if pf.hits:
-                pf.hi = pf.hits[0].score
                 pf.lo = -low[0].score if low else pf.hits[-1].score
     return out
+
+
+def _kept(
+    raw: list[list[Hit]], lows: list[float | None] | None, filters: list[Filter], n: int
+) -> list[_Prefetch]:
+    """Each query's hits its own filter accepts (top n), with the bank max and, given, min."""
+    out = []
+    for j, hits in enumerate(raw):
+        kept = [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
+        pf = _Prefetch(kept, exhausted=len(kept) < n)
+        if kept:
+            pf.hi = kept[0].score
+            if lows is not None:
+                pf.lo = lows[j] if lows[j] is not None else kept[-1].score
+        out.append(pf)
+    return out
+
+
+def _prefetch_both(
+    store: VectorStore,
+    collection: str,
+    qs: np.ndarray,
+    qt: np.ndarray,
+    n: int,
+    base: Filter,
+    filters: list[Filter],
+    extra: int,
+    norm: Norm,
+) -> tuple[list[_Prefetch], list[_Prefetch]]:
+    """Both axes' prefetch; one store call where the store batches several vector names."""
+    many = getattr(store, "search_with_low_many", None)
+    if norm == "bank" and callable(many):
+        (sr, sl), (tr, tl) = many(collection, [(SEMANTIC, qs), (TEMPORAL, qt)], n + extra, base)
+        return _kept(sr, sl, filters, n), _kept(tr, tl, filters, n)
+    return (
+        _prefetch(store, collection, SEMANTIC, qs, n, base, filters, extra, norm),
+        _prefetch(store, collection, TEMPORAL, qt, n, base, filters, extra, norm),
+    )
 
 
 def retrieve_batch(
@@ -243,14 +270,14 @@ def retrieve_batch(
     # Exclusions differ per query: prefetch with the shared filter, over-fetching by one, then
     # drop each query's own id (keeps the store call batched).
     extra = 0 if all(i is None for i in ids) else 1
-    sem = _prefetch(store, collection, SEMANTIC, qs, n, base, filters, extra, norm)
     if not temporal_ok:
+        sem = _prefetch(store, collection, SEMANTIC, qs, n, base, filters, extra, norm)
         reason = temporal_reason or "no temporal query"
         return [_content_only(sem[j], filters[j], top_s, reason) for j in range(nq)]
     qt = np.atleast_2d(np.asarray(query_temporal, dtype=np.float32))  # (q, d_s)
     if qt.shape[0] != nq:
         raise ValueError(f"{qt.shape[0]} temporal queries for {nq} semantic queries")
-    tem = _prefetch(store, collection, TEMPORAL, qt, n, base, filters, extra, norm)
+    sem, tem = _prefetch_both(store, collection, qs, qt, n, base, filters, extra, norm)
     joint: list[_Joint | None] = [None] * nq
     if norm == "bank" and JOINT in dims:
         joint = _joint_prefetch(
