@@ -61,7 +61,11 @@ def create_app(services: Services) -> FastAPI:
     blocks.queue(default_concurrency_limit=4)
     blocks.delete_cache = (3600, 86400)
     thumbs = s.home / "thumbnails"
-    thumbs.mkdir(parents=True, exist_ok=True)
+    # files the UI may serve: thumbnails, videos in the workspace's media folder (the handlers
+    # check a video's path lies inside it), forecast exports
+    served = [thumbs, s.media_dir, s.home / "exports"]
+    for folder in served:
+        folder.mkdir(parents=True, exist_ok=True)
     auth = None
     if auth_enabled(s):
 
@@ -74,7 +78,7 @@ def create_app(services: Services) -> FastAPI:
         path="/",
         auth=auth,
         auth_message="m3tr: analyst login" if auth else None,
-        allowed_paths=[str(thumbs.resolve())],
+        allowed_paths=[str(p.resolve()) for p in served],
         max_file_size=f"{s.max_upload_mb}mb",
         css=CSS,
         footer_links=["api"],

@@ -14,6 +14,7 @@ from app.services import Services
 from app.ui import plots
 from app.ui.handlers.lookalikes import LIST_NAMES, LookalikeView, lookalikes, search_videos
 from app.ui.handlers.results import NeighbourView
+from app.ui.handlers.watch import LINE_COLUMNS, neighbour_lines, playable_path
 
 COLUMNS = ["video", "title", "content", "temporal", "combined", "final label"]
 
@@ -31,6 +32,25 @@ def neighbour_frame(items: list[NeighbourView]) -> pd.DataFrame:
         for n in items
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def watch_outputs(services: Services, view: LookalikeView) -> tuple[Any, ...]:
+    """(target video, neighbour dropdown, hover line plot) for a lookalike view."""
+    seen: dict[int, NeighbourView] = {}
+    for name in LIST_NAMES:
+        for n in view.lists.get(name, []):
+            seen.setdefault(n.video_id, n)
+    choices = [(f"{n.title[:40]} (video {n.video_id})", vid) for vid, n in seen.items()]
+    combined = view.lists.get(LIST_NAMES[-1], [])
+    lines = neighbour_lines(
+        (f"this video ({view.title[:30]})", view.target) if view.target is not None else None,
+        [(f"{n.title[:30]} (video {n.video_id})", n.curve) for n in combined],
+    )
+    return (
+        playable_path(services, view.video_id),
+        gr.Dropdown(choices=choices, value=None),
+        lines,
+    )
 
 
 def render_lookalikes(view: LookalikeView, horizon_s: float) -> tuple[Any, ...]:
@@ -85,6 +105,26 @@ def build_lookalikes_tab(services: Services) -> None:
                 for name in LIST_NAMES
             ]
         plot = gr.Plot(label="Trajectories of each list", elem_id="lookalike-plot")
+        with gr.Row():
+            target_video = gr.Video(
+                label="This video", interactive=False, elem_id="lookalike-target-video"
+            )
+            with gr.Column():
+                pick_neighbour = gr.Dropdown(
+                    label="Watch a neighbour", choices=[], elem_id="lookalike-neighbour-pick"
+                )
+                neighbour_video = gr.Video(
+                    label="Neighbour", interactive=False, elem_id="lookalike-neighbour-video"
+                )
+        lines = gr.LinePlot(
+            value=pd.DataFrame(columns=LINE_COLUMNS),
+            x="hours",
+            y="events",
+            color="video",
+            tooltip=["video", "hours", "events"],
+            label="Combined list: cumulative events (hover a line to name the video)",
+            elem_id="lookalike-lines",
+        )
 
     def on_search(q: str) -> Any:
         choices = search_videos(services, q)
@@ -96,15 +136,21 @@ def build_lookalikes_tab(services: Services) -> None:
 
     def on_pick(video_id: int | None, w: float) -> tuple[Any, ...]:
         if video_id is None:
-            return (gr.skip(),) * (2 + len(LIST_NAMES))
+            return (gr.skip(),) * (5 + len(LIST_NAMES))
         try:
             view = lookalikes(services, int(video_id), float(w))
         except LookupError as exc:
             msg = f"**Cannot show lookalikes:** {html.escape(str(exc))}"
-            return (msg, *(gr.skip() for _ in LIST_NAMES), gr.skip())
-        return render_lookalikes(view, services.settings.horizon_s)
+            return (msg, *(gr.skip() for _ in LIST_NAMES), *(gr.skip(),) * 4)
+        return (*render_lookalikes(view, services.settings.horizon_s),
+                *watch_outputs(services, view))  # fmt: skip
 
-    outputs = [header, *tables, plot]
+    outputs = [header, *tables, plot, target_video, pick_neighbour, lines]
+    pick_neighbour.change(
+        lambda vid: None if vid is None else playable_path(services, int(vid)),
+        inputs=[pick_neighbour],
+        outputs=[neighbour_video],
+    )
     search.click(on_search, inputs=[query], outputs=[pick])
     query.submit(on_search, inputs=[query], outputs=[pick])
     pick.change(on_pick, inputs=[pick, weight], outputs=outputs)

@@ -244,3 +244,35 @@ def message_figure(text: str) -> Figure:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
     return fig
+
+
+def history_figure(
+    records: Sequence[Mapping[str, Any]], observed_t: np.ndarray, horizon_s: float
+) -> Figure:
+    """How the forecast moved as events came in: each forecast's total at the horizon (median
+    and interval) at the time it was made from, against the events observed by then."""
+    fig, ax = _subplots(figsize=(7.0, 3.2), layout="constrained")
+    pts = [r for r in records if r.get("observed_until_s") is not None and r["total"]["median"]
+           is not None]  # fmt: skip
+    if not pts:
+        ax.text(0.5, 0.5, "no forecast yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    x = np.array([float(r["observed_until_s"]) for r in pts]) / 60.0  # (P,) minutes
+    med = np.array([r["total"]["median"] for r in pts], dtype=np.float64)  # (P,)
+    lo = np.array([r["total"]["lo"] for r in pts], dtype=np.float64)  # (P,)
+    hi = np.array([r["total"]["hi"] for r in pts], dtype=np.float64)  # (P,)
+    order = np.argsort(x, kind="stable")
+    x, med, lo, hi = x[order], med[order], lo[order], hi[order]
+    ax.fill_between(x, lo, hi, color=TARGET_COLOUR, alpha=0.2, step="post", label="interval")
+    ax.plot(x, med, "o-", color=TARGET_COLOUR, label=f"forecast at {horizon_s / HOUR:g} h")
+    ts = np.sort(np.asarray(observed_t, dtype=np.float64))  # (n,)
+    grid = np.linspace(0.0, max(float(x.max()) * 60.0, 1.0), 200)  # (G,) seconds
+    seen = np.searchsorted(ts, grid, side="right")  # (G,)
+    ax.plot(grid / 60.0, seen, color="black", lw=1, label="observed so far")
+    ax.set_xlabel("forecast made at (minutes after publication)")
+    ax.set_ylabel("events (all types)")
+    ax.set_title("How the forecast moved as events came in", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig

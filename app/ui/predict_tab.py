@@ -1,5 +1,6 @@
 """Predict tab: upload a video (and its event log so far), follow the job, see the forecast,
-the intensity split and the neighbours it was based on."""
+the intensity split, how the forecast moved as events came in, and the neighbours it was based
+on (each playable, their trajectories named on hover)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ import pandas as pd
 from app.api.uploads import UploadError
 from app.services import Services
 from app.ui.handlers.jobs import job_line
-from app.ui.handlers.predict import result_for_video, submit_upload, wait_for_job
+from app.ui.handlers.predict import (
+    PredictOutputs,
+    result_for_video,
+    submit_upload,
+    wait_for_job,
+)
+from app.ui.handlers.watch import HISTORY_COLUMNS, LINE_COLUMNS, playable_path
 
 log = logging.getLogger(__name__)
 
-N_RESULT_OUTPUTS = 7
+N_RESULT_OUTPUTS = 12
+PICK_INDEX = 8  # the neighbour dropdown among the result outputs
 FORECAST_COLUMNS = ["event type", "observed so far", "median at horizon", "p10", "p90"]
 NEIGHBOUR_COLUMNS = ["video", "title", "content", "temporal", "combined", "final label"]
 
@@ -66,6 +74,20 @@ def build_predict_tab(services: Services) -> None:
                 )
                 forecast_plot = gr.Plot(label="Cumulative curve", elem_id="predict-forecast-plot")
                 intensity_plot = gr.Plot(label="Intensity", elem_id="predict-intensity-plot")
+        with gr.Row():
+            target_video = gr.Video(
+                label="This video", interactive=False, elem_id="predict-target-video", scale=1
+            )
+            with gr.Column(scale=2):
+                history_plot = gr.Plot(
+                    label="How the forecast moved as events came in",
+                    elem_id="predict-history-plot",
+                )
+                history = gr.Dataframe(
+                    value=pd.DataFrame(columns=HISTORY_COLUMNS),
+                    label="Forecast history (every forecast, with the events it was made from)",
+                    elem_id="predict-history",
+                )
         gallery = gr.Gallery(
             label="Top neighbours", columns=5, height="auto", elem_id="predict-gallery"
         )
@@ -74,6 +96,24 @@ def build_predict_tab(services: Services) -> None:
             label="Neighbours: score parts (min-max normalised) and final labels",
             elem_id="predict-neighbours",
         )
+        with gr.Row():
+            with gr.Column(scale=1):
+                neighbour_pick = gr.Dropdown(
+                    label="Watch a neighbour", choices=[], elem_id="predict-neighbour-pick"
+                )
+                neighbour_video = gr.Video(
+                    label="Neighbour", interactive=False, elem_id="predict-neighbour-video"
+                )
+            neighbour_lines = gr.LinePlot(
+                value=pd.DataFrame(columns=LINE_COLUMNS),
+                x="hours",
+                y="events",
+                color="video",
+                tooltip=["video", "hours", "events"],
+                label="Cumulative events: this video and its neighbours (hover a line to name it)",
+                elem_id="predict-neighbour-lines",
+                scale=2,
+            )
         neighbour_plot = gr.Plot(label="Trajectories", elem_id="predict-neighbour-plot")
 
     results = [
@@ -84,6 +124,11 @@ def build_predict_tab(services: Services) -> None:
         neighbour_table,
         neighbour_plot,
         provenance,
+        target_video,
+        neighbour_pick,
+        neighbour_lines,
+        history_plot,
+        history,
     ]
     keep: tuple[Any, ...] = tuple(gr.skip() for _ in range(N_RESULT_OUTPUTS))
 
@@ -97,7 +142,17 @@ def build_predict_tab(services: Services) -> None:
             pd.DataFrame(columns=NEIGHBOUR_COLUMNS),
             None,
             "",
+            None,
+            gr.Dropdown(choices=[], value=None),
+            pd.DataFrame(columns=LINE_COLUMNS),
+            None,
+            pd.DataFrame(columns=HISTORY_COLUMNS),
         )
+
+    def shown(out: PredictOutputs) -> tuple[Any, ...]:
+        values = list(out.as_tuple())
+        values[PICK_INDEX] = gr.Dropdown(choices=out.neighbour_choices, value=None)
+        return tuple(values)
 
     def on_submit(
         video_file: str | None, title_v: str, description_v: str, events_file: str | None
@@ -130,7 +185,7 @@ def build_predict_tab(services: Services) -> None:
             yield (_error(f"job {job_id} finished but stored no prediction"), *keep)
             return
         yield (_status(f"Forecast ready for video {video_id} (job {job_id}).", True),
-               *out.as_tuple())  # fmt: skip
+               *shown(out))  # fmt: skip
 
     def on_show(video_id: float | None) -> tuple[Any, ...]:
         if video_id is None:
@@ -141,7 +196,7 @@ def build_predict_tab(services: Services) -> None:
             return (_error(str(exc)), *keep)
         if out is None:
             return (_error(f"video {int(video_id)} has no prediction yet"), *keep)
-        return (_status(f"Forecast of video {int(video_id)}.", True), *out.as_tuple())
+        return (_status(f"Forecast of video {int(video_id)}.", True), *shown(out))
 
     submit.click(
         on_submit,
@@ -150,3 +205,8 @@ def build_predict_tab(services: Services) -> None:
         concurrency_limit=8,
     )
     show.click(on_show, inputs=[existing], outputs=[status, *results])
+    neighbour_pick.change(
+        lambda vid: None if vid is None else playable_path(services, int(vid)),
+        inputs=[neighbour_pick],
+        outputs=[neighbour_video],
+    )

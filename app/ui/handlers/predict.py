@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,10 @@ from matplotlib.figure import Figure
 from app.api.uploads import Submission, UploadError, ingest_upload
 from app.services import Services
 from app.ui import plots
+from app.ui.handlers.curves import cumulative, time_grid
 from app.ui.handlers.jobs import JobView, job_view
 from app.ui.handlers.results import PredictionView, load_prediction, thumbnail_path
+from app.ui.handlers.watch import forecast_history, history_table, neighbour_lines, playable_path
 
 
 @dataclass
@@ -29,6 +31,11 @@ class PredictOutputs:
     neighbour_table: pd.DataFrame
     neighbour_plot: Figure
     provenance: str
+    target_video: str | None = None  # the video itself, playable (workspace media only)
+    neighbour_choices: list[tuple[str, int]] = field(default_factory=list)  # (label, video id)
+    neighbour_lines: pd.DataFrame | None = None  # video, hours, events (hover names the line)
+    history_plot: Figure | None = None
+    history_table: pd.DataFrame | None = None
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (
@@ -39,6 +46,11 @@ class PredictOutputs:
             self.neighbour_table,
             self.neighbour_plot,
             self.provenance,
+            self.target_video,
+            self.neighbour_choices,
+            self.neighbour_lines,
+            self.history_plot,
+            self.history_table,
         )
 
 
@@ -81,6 +93,13 @@ def render_prediction(services: Services, view: PredictionView) -> PredictOutput
         if thumb is not None:
             gallery.append((str(thumb), caption))
         captions.append((f"#{rank} {n.title[:22]}", n.curve))
+    grid = time_grid(horizon)
+    obs = view.observed_t
+    target = None
+    if len(obs):
+        curve = cumulative(obs, grid[grid <= float(max(obs))], label="target")
+        target = (f"this video ({view.title[:30]})", curve)
+    history = forecast_history(services, view.video_id)
     return PredictOutputs(
         forecast_table=view.forecast,
         forecast_plot=plots.forecast_figure(
@@ -96,6 +115,20 @@ def render_prediction(services: Services, view: PredictionView) -> PredictOutput
         neighbour_table=view.neighbour_table(),
         neighbour_plot=plots.neighbour_grid(view.trajectory, view.observed_t, captions, horizon),
         provenance=view.provenance_markdown(),
+        target_video=playable_path(services, view.video_id),
+        neighbour_choices=[
+            (f"#{rank} {n.title[:40]} (video {n.video_id})", n.video_id)
+            for rank, n in enumerate(view.neighbours, start=1)
+        ],  # fmt: skip
+        neighbour_lines=neighbour_lines(
+            target,
+            [
+                (f"#{r} {n.title[:30]} (video {n.video_id})", n.curve)
+                for r, n in enumerate(view.neighbours, start=1)
+            ],
+        ),  # fmt: skip
+        history_plot=plots.history_figure(history, obs, horizon),
+        history_table=history_table(history),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.api.uploads import UploadError
@@ -44,7 +46,13 @@ def test_submit_then_render(services, tmp_path):
     assert out.neighbour_table.loc[0, "video"] == nb
     assert len([ax for ax in out.neighbour_plot.axes if ax.axison]) == 1
     assert "temporal-aware" in out.provenance
-    assert len(out.as_tuple()) == 7
+    assert len(out.as_tuple()) == 12
+    media = services.settings.media_dir.resolve()
+    assert out.target_video is not None and Path(out.target_video).parent == media  # playable
+    assert out.neighbour_choices == [(f"#1 a neighbour (video {nb})", nb)]
+    names = set(out.neighbour_lines["video"])
+    assert names == {"this video (A title)", f"#1 a neighbour (video {nb})"}
+    assert len(out.history_table) == 1
 
 
 def test_build_demo_has_the_four_tabs(services):
