@@ -171,3 +171,15 @@ def test_every_4xx_has_one_shape(api):
     ):
         assert 400 <= r.status_code < 500, r.text
         _shape(r.json())
+
+
+def test_openapi_lists_every_route_with_the_error_body(api):
+    client, _, _ = api
+    spec = client.get("/openapi.json").json()
+    want = {"/api/videos", "/api/videos/{video_id}", "/api/videos/{video_id}/events",
+            "/api/videos/{video_id}/predictions", "/api/jobs", "/api/predictions.csv",
+            "/api/predictions.parquet", "/api/models", "/api/models/{model_id}/activate",
+            "/api/models/rollback"}  # fmt: skip
+    assert want <= set(spec["paths"])
+    events = spec["paths"]["/api/videos/{video_id}/events"]["post"]
+    assert "4XX" in events["responses"] and "ErrorBody" in str(events["responses"]["4XX"])
