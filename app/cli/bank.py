@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from app.cli.common import console, fail, session_factory, settings
+from app.cli.common import console, fail, session_factory, settings, stdout
 from m3tr_core.db.models import Video
 from m3tr_core.retrieval.bank import (
     BankError,
@@ -242,7 +242,7 @@ def query(
             "-" if h.temporal is None else f"{h.temporal:.3f}",
             json.dumps(h.payload.get("labels", {})),
         )
-    console.print(table)
+    stdout.print(table)  # the listing on stdout; logs on stderr
     if result.reason:
         console.print(f"[yellow]content only:[/] {result.reason}")
 
@@ -280,7 +280,7 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
             "missing" if r["points_in_store"] is None else str(r["points_in_store"]),
             "yes" if r["is_live"] else "",
         )
-    console.print(table)
+    stdout.print(table)  # the listing on stdout; logs on stderr
 
 
 @app.command("live")
