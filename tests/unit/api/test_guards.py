@@ -150,3 +150,17 @@ def test_brute_force_is_slowed_on_both_logins_and_docs_need_the_login(tmp_path):
             for _ in range(2)
         ]
         assert form == [429, 429]  # the same client, the same back-off on the Gradio login
+
+
+def test_gradio_uploads_stay_in_this_workspace_and_within_the_limit(small_limits):
+    import os
+
+    client, services, _ = small_limits
+    tmp = (services.settings.home / "gradio-tmp").resolve()
+    assert os.environ["GRADIO_TEMP_DIR"] == str(tmp)
+    r = client.post("/gradio_api/upload", files={"files": ("a.csv", b"t,type\n1,like\n")})
+    assert r.status_code == 200, r.text
+    (stored,) = r.json()
+    assert Path(stored).resolve().is_relative_to(tmp)
+    r = client.post("/gradio_api/upload", files={"files": ("b.bin", b"\0" * (2 << 20))})
+    assert r.status_code == 413, r.text
