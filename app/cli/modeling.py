@@ -40,7 +40,9 @@ def evaluate(
         None, "--cache", help="feature cache (default: <M3TR_HOME>/features)"
     ),
     limit: int | None = typer.Option(None, "--limit", help="use only the first N items of --train"),
-    threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest for d=64)"),
+    threads: int = typer.Option(
+        1, "--threads", help="torch, BLAS and OpenMP threads (fixed: runs are bit-reproducible)"
+    ),
 ) -> None:
     """Evaluate M3TR, its ablations and the baselines; writes OUT/report.json and report.md."""
     from m3tr_core.datasets.base import DatasetError
@@ -73,6 +75,7 @@ def evaluate(
             cache_dir=cache_dir,
             progress=lambda msg: console.print(f"[cyan]{msg}[/]"),
             limit=limit,
+            threads=threads,
         )
     except (DatasetError, EvaluationError, ValueError) as exc:
         fail(str(exc))

@@ -21,10 +21,14 @@ from m3tr_core.evaluation.harness import run_methods, summarise
 from m3tr_core.evaluation.methods.base import EvalSplit, Method
 from m3tr_core.evaluation.methods.gbdt import GBDT
 from m3tr_core.evaluation.methods.knn import NeighbourMean
-from m3tr_core.evaluation.methods.m3tr import VARIANTS, M3TRMethod, M3TRVariant
+from m3tr_core.evaluation.methods.m3tr import VARIANTS, M3TRMethod, M3TRVariant, SharedMHP
 from m3tr_core.evaluation.methods.point_process import PerVideoPointProcess
+from m3tr_core.evaluation.methods.strong_features import KINDS as STRONG_KINDS
+from m3tr_core.evaluation.methods.strong_features import StrongFeatures, StrongFitter
 from m3tr_core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
+from m3tr_core.evaluation.methods.trajectory import TrajectoryOnlyRetrieval
 from m3tr_core.evaluation.report import write_report
+from m3tr_core.evaluation.repro import reproducibility_info, reproducible
 from m3tr_core.evaluation.splits import DEFAULT_SPLIT_SEED, holdout_val, split_indices
 from m3tr_core.fusion.config import FusionConfig
 from m3tr_core.training.content import embed_texts
@@ -41,6 +45,10 @@ CED_METHODS = (
     "no_temporal",
     "no_mhp",
     "content_only_retrieval",
+    "trajectory_only_retrieval",
+    "strong_features",
+    "strong_features_gbdt",
+    "strong_features_ridge",
     "szabo_huberman",
     "gbdt",
     "classical_hawkes",
@@ -88,8 +96,15 @@ def make_split(
 
 
 def build_methods(
-    names: Sequence[str], split: EvalSplit, max_epochs: int, content_only: bool
+    names: Sequence[str],
+    split: EvalSplit,
+    max_epochs: int,
+    content_only: bool,
+    stack: bool = True,
 ) -> list[Method]:
+    """The methods ``names``. CED: the fusion variants share one pre-trained MHP per seed
+    (``SharedMHP``) and, with ``stack``, are stacked with the strong features on validation;
+    the strong-features methods share one fit."""
     tr = split.train
     assert tr.content is not None
     spec = tr.spec
@@ -102,6 +117,9 @@ def build_methods(
         obs_window_s=spec.obs_window_s,
     )
     train_cfg = TrainConfig(max_epochs=max_epochs)
+    mhp = SharedMHP()
+    strong = StrongFitter()
+    stack_with = strong if stack and not content_only else None
     out: list[Method] = []
     for n in names:
         if content_only and n == "m3tr":
@@ -113,7 +131,11 @@ def build_methods(
         elif content_only and n == "content_only_retrieval":
             out.append(NeighbourMean("content_only_retrieval", top_s=base.top_s))
         elif n in VARIANTS:
-            out.append(M3TRMethod(VARIANTS[n], base, train_cfg))
+            out.append(M3TRMethod(VARIANTS[n], base, train_cfg, mhp, stack_with=stack_with))
+        elif n == "trajectory_only_retrieval":
+            out.append(TrajectoryOnlyRetrieval(mhp, VARIANTS["m3tr"].signature_length))
+        elif n in STRONG_KINDS:
+            out.append(StrongFeatures(n, strong))
         elif n == "szabo_huberman":
             out.append(SzaboHuberman())
         elif n == "gbdt":
@@ -140,8 +162,37 @@ def evaluate_dataset(
     cache_dir: Path = Path("m3tr-data/features"),
     progress: Callable[[str], None] = lambda msg: None,
     limit: int | None = None,
+    threads: int = 1,
+    stack: bool = True,
 ) -> dict[str, Any]:
-    """Run the evaluation and write OUT/report.json, OUT/report.md and plots."""
+    """Run the evaluation and write OUT/report.json, OUT/report.md and plots.
+
+    ``threads`` caps torch, BLAS and OpenMP (scikit-learn) threads for the whole run: the same
+    command then gives the same numbers in every process, and OpenMP's busy waiting cannot
+    stall a shared machine (one 400-tree boosting fit: 8 s on 1 thread, 353 s on 2 at load 18).
+    """
+    with reproducible(threads):
+        return _evaluate(
+            dataset, train_dir, test_dir, out, obs_window_s, horizon_s, seeds, methods,
+            max_epochs, cache_dir, progress, limit, stack,
+        )  # fmt: skip
+
+
+def _evaluate(
+    dataset: str,
+    train_dir: Path,
+    test_dir: Path | None,
+    out: Path,
+    obs_window_s: float,
+    horizon_s: float,
+    seeds: Sequence[int],
+    methods: Sequence[str] | None,
+    max_epochs: int,
+    cache_dir: Path,
+    progress: Callable[[str], None],
+    limit: int | None,
+    stack: bool,
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     if dataset == "ced-weibo":
         spec = TaskSpec(obs_window_s, horizon_s, CED_EVENT_TYPES)
@@ -170,7 +221,7 @@ def evaluate_dataset(
         test = _attach_content(test, dataset, cache_dir, progress)
     t_content = time.perf_counter() - t0
     split, split_desc = make_split(train, test)
-    runnable = build_methods(names, split, max_epochs, content_only)
+    runnable = build_methods(names, split, max_epochs, content_only, stack)
     result = run_methods(
         split, runnable, list(seeds), progress=lambda name, seed: progress(f"{name} (seed {seed})")
     )
@@ -194,6 +245,7 @@ def evaluate_dataset(
         "test_dir": None if test_dir is None else str(test_dir),
         "split": split_desc,
         "seeds": list(seeds),
+        "reproducibility": reproducibility_info(),
         "content_seconds": round(t_content, 1),
         "notes": notes,
     }

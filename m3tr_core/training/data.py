@@ -44,6 +44,11 @@ class TaskData:
         side_names: F names.
         source: where the data came from.
         content: content arrays aligned with the rows (attach with ``with_content``).
+        event_user: N arrays (n_i,) int64 codes of the acting user of each observed event
+            (same code = same user within one dataset), or None where the source has none.
+        event_root: N arrays (n_i,) bool: the event acts on the root post itself (False: on
+            another event of the cascade, e.g. a repost of a repost), or None.
+        published_at: (N,) float64 unix seconds of publication (NaN where unknown), or None.
     """
 
     spec: TaskSpec
@@ -57,6 +62,9 @@ class TaskData:
     side_names: list[str] = field(default_factory=list)
     source: str = ""
     content: ContentArrays | None = None
+    event_user: list[np.ndarray] | None = None
+    event_root: list[np.ndarray] | None = None
+    published_at: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.video_ids.shape[0])
@@ -70,8 +78,11 @@ class TaskData:
             ("event_k", self.event_k),
             ("targets", self.targets),
             ("side", self.side),
+            ("event_user", self.event_user),
+            ("event_root", self.event_root),
+            ("published_at", self.published_at),
         ):
-            if len(obj) != n:
+            if obj is not None and len(obj) != n:
                 raise ValueError(f"TaskData.{name}: {len(obj)} rows for {n} videos")
         if self.targets.ndim != 2 or self.targets.shape[1] != self.spec.num_types:
             raise ValueError(
@@ -91,6 +102,9 @@ class TaskData:
             targets=self.targets[idx],
             side=self.side[idx],
             content=None if self.content is None else self.content.subset(idx),
+            event_user=None if self.event_user is None else [self.event_user[i] for i in idx],
+            event_root=None if self.event_root is None else [self.event_root[i] for i in idx],
+            published_at=None if self.published_at is None else self.published_at[idx],
         )
 
     def with_content(self, content: ContentArrays) -> TaskData:
@@ -153,18 +167,39 @@ def load_ced_weibo(path: str | Path, spec: TaskSpec) -> TaskData:
         raise DatasetError(str(exc)) from None
     t = events["t"].to_numpy(np.float64)
     pid = events["post_id"].to_numpy()
+    # optional per-event columns (README: user, parent_is_root); codes are dataset-wide
+    users = (
+        pd.factorize(events["user"].fillna(""), sort=True)[0].astype(np.int64)
+        if "user" in events
+        else None
+    )
+    roots = (
+        pd.to_numeric(events["parent_is_root"], errors="coerce").fillna(1).to_numpy() > 0
+        if "parent_is_root" in events
+        else None
+    )
     starts = {}
     if len(pid):
         cuts = np.flatnonzero(pid[1:] != pid[:-1]) + 1
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(pid)], strict=True):
             starts[pid[a]] = (a, b)
-    ev_t, ev_k, targets = [], [], []
+    ev_t, ev_k, ev_u, ev_r, targets = [], [], [], [], []
     for p in posts["post_id"]:
         a, b = starts.get(p, (0, 0))
         to, ko, tgt = split_observed(t[a:b], type_idx[a:b], spec)
         ev_t.append(to)
         ev_k.append(ko)
+        m = a + len(to)  # the observed events are the first len(to) of the sorted rows
+        if users is not None:
+            ev_u.append(users[a:m].copy())
+        if roots is not None:
+            ev_r.append(roots[a:m].copy())
         targets.append(tgt)
+    published = (
+        pd.to_numeric(posts["published_at"], errors="coerce").to_numpy(np.float64)
+        if "published_at" in posts
+        else None
+    )
     texts = posts["text"].fillna("").astype(str).tolist()
     data = TaskData(
         spec=spec,
@@ -177,6 +212,9 @@ def load_ced_weibo(path: str | Path, spec: TaskSpec) -> TaskData:
         side=_side_features(posts, CED_SIDE_COLUMNS),
         side_names=_side_names(CED_SIDE_COLUMNS),
         source=f"ced-weibo:{path}",
+        event_user=ev_u if users is not None else None,
+        event_root=ev_r if roots is not None else None,
+        published_at=published,
     )
     logger.info("loaded %d CED Weibo posts from %s", len(data), path)
     return data

@@ -12,11 +12,21 @@ Variants (``M3TRVariant``):
 
 ``no_mhp`` and a ``temporal_factory=None`` setup use the standardised count profile as the
 trajectory vector for retrieval.
+
+Stacking (``stack_with``): every variant's forecast is combined with the strong-features
+forecasts on the validation split (``stacking.stack``: the model alone, the features alone or
+a ridge stack, whichever has the lowest leave-one-out error there), so each variant is judged
+on what it adds beyond the early features.
+
+Reproducibility: each run seeds torch, numpy and ``random`` with its seed before every random
+step, so a method's numbers do not depend on which methods ran before it in the process.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -24,7 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from m3tr_core.evaluation.methods.base import EvalSplit, MethodOutput
+from m3tr_core.evaluation.methods.base import EvalSplit, MethodOutput, observed_floor
+from m3tr_core.evaluation.methods.stacking import stack
+from m3tr_core.evaluation.methods.strong_features import StrongFitter
 from m3tr_core.fusion.config import FusionConfig, TemporalKind
 from m3tr_core.fusion.mhp_adapter import MHPTemporalEncoder, pretrain_mhp, signature_vectors
 from m3tr_core.fusion.model import M3TRFusion
@@ -72,12 +84,57 @@ def profile_trajectory_vectors(data: TaskData, train: TaskData) -> np.ndarray:
     return profile_vector(prof, ref.mean(axis=0), ref.std(axis=0))
 
 
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy's global generator and ``random``."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def mhp_encoder(
     num_types: int, d_model: int, obs_window_s: float, train: TaskData, seed: int = 0
 ) -> nn.Module:
     """The default point-process encoder: an MHP pre-trained on the training windows."""
     mhp = pretrain_mhp(train.event_t, train.event_k, num_types, obs_window_s, seed)
     return MHPTemporalEncoder(mhp, d_model, obs_window_s)
+
+
+class SharedMHP:
+    """A ``TemporalFactory`` that pre-trains the MHP once per (training set, seed) and hands
+    each caller its own copy (the fusion model fine-tunes it), so ``m3tr``, its ablations and
+    ``trajectory_only_retrieval`` share one fit and its trajectory vectors."""
+
+    def __init__(self) -> None:
+        self._mhp: dict[tuple[int, int], nn.Module] = {}
+        self._vectors: dict[tuple[int, int, int, int], np.ndarray] = {}
+
+    def mhp(self, train: TaskData, num_types: int, obs_window_s: float, seed: int) -> nn.Module:
+        """The pre-trained MHP (shared; do not train it in place)."""
+        key = (id(train), seed)
+        if key not in self._mhp:
+            seed_everything(seed)
+            self._mhp = {key: pretrain_mhp(train.event_t, train.event_k, num_types,
+                                           obs_window_s, seed)}  # fmt: skip
+            self._vectors = {}
+        return self._mhp[key]
+
+    def __call__(
+        self, num_types: int, d_model: int, obs_window_s: float, train: TaskData, seed: int = 0
+    ) -> nn.Module:
+        mhp = copy.deepcopy(self.mhp(train, num_types, obs_window_s, seed))
+        seed_everything(seed)
+        return MHPTemporalEncoder(mhp, d_model, obs_window_s)
+
+    def vectors(self, data: TaskData, train: TaskData, seed: int, length: int) -> np.ndarray:
+        """(N, d_s) trajectory vectors of ``data`` under the MHP of (``train``, ``seed``)."""
+        # the split's parts live for the whole evaluation: their ids are stable keys
+        key = (id(train), id(data), seed, length)
+        if key not in self._vectors:
+            mhp = self.mhp(train, train.spec.num_types, train.spec.obs_window_s, seed)
+            self._vectors[key] = signature_vectors(
+                mhp, data.event_t, data.event_k, train.spec.obs_window_s, length, seed=seed
+            )
+        return self._vectors[key]
 
 
 class M3TRMethod:
@@ -92,6 +149,7 @@ class M3TRMethod:
         train_cfg: TrainConfig,
         temporal_factory: TemporalFactory | None = mhp_encoder,
         trajectory_vectors: TrajectoryVectors | None = None,
+        stack_with: StrongFitter | None = None,
     ) -> None:
         self.variant = variant
         self.name = variant.name
@@ -99,6 +157,7 @@ class M3TRMethod:
         self.train_cfg = train_cfg
         self.temporal_factory = temporal_factory
         self.trajectory_vectors = trajectory_vectors or profile_trajectory_vectors
+        self.stack_with = stack_with
         self.last_model: M3TRFusion | None = None
 
     def config(self, train: TaskData) -> FusionConfig:
@@ -145,9 +204,13 @@ class M3TRMethod:
         if kind not in ("signature", "profile", "signature+profile"):
             raise ValueError(f"unknown trajectory vector {kind!r}")
 
+        shared = self.temporal_factory if isinstance(self.temporal_factory, SharedMHP) else None
+
         def traj(d: TaskData, tr: TaskData) -> np.ndarray:
             parts = []
-            if "signature" in kind:
+            if "signature" in kind and shared is not None:
+                parts.append(shared.vectors(d, tr, seed, length))
+            elif "signature" in kind:
                 parts.append(
                     signature_vectors(mhp, d.event_t, d.event_k, obs_window_s, length, seed=seed)
                 )
@@ -159,7 +222,7 @@ class M3TRMethod:
 
     def run(self, split: EvalSplit, seed: int) -> MethodOutput:
         cfg = self.config(split.train)
-        torch.manual_seed(seed)
+        seed_everything(seed)
         temporal = None
         traj = self.trajectory_vectors
         if cfg.temporal == "mhp" and self.temporal_factory is not None:
@@ -171,6 +234,7 @@ class M3TRMethod:
 
                 traj = self._mhp_trajectory(mhp, cfg.obs_window_s, seed)
 
+        seed_everything(seed)
         model = M3TRFusion(cfg, temporal)
         n_tr, n_va, n_te = self.neighbours(split, cfg, traj)
         bank = video_tensors(split.train, cfg.max_events, keep=cfg.event_keep)
@@ -202,9 +266,20 @@ class M3TRMethod:
             result.best_val_loss,
             result.seconds,
         )
+        val_pred, test_pred = predict(model, ds_va), predict(model, ds_te)
+        stack_info: dict[str, object] = {}
+        if self.stack_with is not None:
+            fit = self.stack_with.fit(split)
+            val_pred, test_pred, stack_info = stack(
+                split.val.y_log(),
+                (val_pred, test_pred),
+                [(fit.gbdt_val, fit.gbdt_test), (fit.ridge_val, fit.ridge_test)],
+                observed_floor(split.val),
+                observed_floor(split.test),
+            )
         return MethodOutput(
-            predict(model, ds_va),
-            predict(model, ds_te),
+            val_pred,
+            test_pred,
             info={
                 "temporal": cfg.temporal,
                 "retrieval": self.variant.retrieval if cfg.top_s else "none",
@@ -220,5 +295,6 @@ class M3TRMethod:
                 ),
                 "best_epoch": result.best_epoch,
                 "train_seconds": round(result.seconds, 2),
+                **stack_info,
             },
         )
