@@ -35,8 +35,9 @@ RUN apt-get update \
  && python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY constraints.txt /tmp/constraints.txt
-# torch first, from the index of this image's build (never a default-index CUDA torch on CPU)
-RUN pip install -c /tmp/constraints.txt --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"
+# torch alone from the index of this image's build (never a default-index CUDA torch on CPU);
+# its dependencies then come with the wheel's, from PyPI at the lock's versions
+RUN pip install --no-deps -c /tmp/constraints.txt --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"
 COPY --from=wheel /dist /dist
 RUN pip install -c /tmp/constraints.txt /dist/m3tr-*.whl && pip check
 
@@ -59,7 +60,8 @@ RUN apt-get update \
  && python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY constraints.txt /tmp/constraints.txt
-RUN pip install -c /tmp/constraints.txt --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"
+# the CUDA torch alone; its nvidia-* libraries and triton come from PyPI with the wheel's deps
+RUN pip install --no-deps -c /tmp/constraints.txt --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"
 COPY --from=wheel /dist /dist
 RUN pip install -c /tmp/constraints.txt /dist/m3tr-*.whl \
  && pip install -c /tmp/constraints.txt packaging wheel setuptools ninja \
