@@ -43,7 +43,8 @@ RUN pip install -c /tmp/constraints.txt /dist/m3tr-*.whl && pip check
 
 # ---------------------------------------------------------------------------------------------
 # builder-gpu: CUDA torch, then mamba-ssm's selective-scan kernel and causal-conv1d compiled
-# against it (--no-build-isolation: they must see the installed torch), faiss-gpu
+# against it (--no-build-isolation: they must see the installed torch), faiss-gpu in place of
+# faiss-cpu (both install the module `faiss`)
 FROM ${CUDA_DEVEL_IMAGE} AS builder-gpu
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cu128
@@ -66,6 +67,7 @@ COPY --from=wheel /dist /dist
 RUN pip install -c /tmp/constraints.txt /dist/m3tr-*.whl \
  && pip install -c /tmp/constraints.txt packaging wheel setuptools ninja \
  && pip install -c /tmp/constraints.txt --no-build-isolation "causal-conv1d>=1.4" "mamba-ssm>=2.2" \
+ && pip uninstall -y faiss-cpu \
  && pip install -c /tmp/constraints.txt "faiss-gpu-cu12>=1.8" \
  && python -c "import mamba_ssm.ops.selective_scan_interface as s; print('mamba-ssm kernel', s.__name__)"
 
