@@ -6,8 +6,9 @@ bodies, feeds the same bytes to python-multipart's streaming parser to know each
 it grows. The first byte past a limit stops the request with a 413 that names the limit: the
 rest of the body is never read, and what the form parser had spooled is closed (and so deleted).
 
-Limits (see :class:`BodyLimits`): the whole body; each file part; the number of file parts; each
-plain form field. Memory: O(chunk) per request, whatever the body size.
+Limits (see :class:`BodyLimits`): the whole body, on every path (the Gradio app's JSON routes
+included); on the API's paths also each file part, the number of file parts and each plain form
+field. Memory: O(chunk) per request, whatever the body size.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ MB = 1 << 20
 class BodyLimits:
     """What one request to a limited path may carry (bytes, counts)."""
 
-    max_body: int
-    max_file: int
+    max_body: int  # every path
+    max_file: int  # the rest: multipart bodies on ``prefixes`` only
     max_files: int = 2
     max_field: int = 64 << 10
     prefixes: tuple[str, ...] = ("/api/",)
@@ -130,7 +131,7 @@ class BodyLimitMiddleware:
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.limits.prefixes):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limits = self.limits
@@ -145,7 +146,8 @@ class BodyLimitMiddleware:
             return
         counter = None
         ctype, params = parse_options_header(headers.get("content-type", ""))
-        if ctype == b"multipart/form-data" and params.get(b"boundary"):
+        per_part = scope["path"].startswith(limits.prefixes)
+        if per_part and ctype == b"multipart/form-data" and params.get(b"boundary"):
             counter = _PartCounter(params[b"boundary"], limits)
         total = 0
 

@@ -164,3 +164,13 @@ def test_gradio_uploads_stay_in_this_workspace_and_within_the_limit(small_limits
     assert Path(stored).resolve().is_relative_to(tmp)
     r = client.post("/gradio_api/upload", files={"files": ("b.bin", b"\0" * (2 << 20))})
     assert r.status_code == 413, r.text
+
+
+def test_every_path_has_a_body_limit_even_chunked(small_limits):
+    client, _, _ = small_limits
+    r = client.post(
+        "/gradio_api/queue/join",
+        content=_chunks(5 << 20),
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and "request body too large" in r.json()["detail"]
