@@ -22,6 +22,7 @@ DEFAULT_EVENT_TYPES = ("like", "comment", "share", "view", "repost")
 # role name in settings / on the CLI -> field of m3tr_core.content.config.EncoderProfile
 ENCODER_ROLES = {
     "text": "text_model",
+    "text_zh": "text_model_zh",  # paper profile: the encoder of Chinese texts
     "visual": "visual_model",
     "audio": "audio_model",
     "caption": "caption_model",
@@ -69,11 +70,12 @@ class Settings(BaseSettings):
 
     # model
     device: str = "cpu"
-    encoder_profile: Literal["lite", "paper"] = "lite"
+    encoder_profile: Literal["lite", "lite-minilm", "paper"] = "lite"
     encoder_models: dict[str, str] = Field(
         default_factory=dict,
         description="per-role model overrides, a Hugging Face id or a local path, as JSON: "
-        '{"visual": "/models/vit", "audio": ..., "text": ..., "caption": ..., "tags": ...}',
+        '{"visual": "/models/vit", "audio": ..., "text": ..., "text_zh": ..., "caption": ..., '
+        '"tags": ...}',
     )
     event_types: Annotated[tuple[str, ...], NoDecode] = DEFAULT_EVENT_TYPES
     max_events_per_log: int = Field(default=200_000, ge=1)

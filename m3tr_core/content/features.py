@@ -37,7 +37,7 @@ class ContentFeatures:
         captions: generated captions (BLIP-2 + CLAP tags, or the lite description).
         text: the full text that was embedded into R.
         has_video, has_audio: which modalities are real (the rest is zero-filled).
-        profile: profile name (``lite``/``paper``); profile_version: e.g. ``lite-v1``.
+        profile: profile name (``lite``/``paper``); profile_version: e.g. ``lite-v2.<fit id>``.
     """
 
     E_v: np.ndarray

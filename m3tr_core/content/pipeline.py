@@ -1,6 +1,7 @@
 """Load a profile's encoders once, then embed videos in batches:
 decode -> E^v, E^a (ViT/AST or lite descriptors) -> captions (BLIP-2 + CLAP, or the lite
-description) -> E^t and R (sentence encoder over title, description and captions).
+description) -> E^t and R (text encoder over title, description and captions: the fitted
+character n-gram encoder in lite, sentence encoders per language in paper).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from m3tr_core.content import lite
 from m3tr_core.content.audioset_labels import AUDIOSET_LABELS
 from m3tr_core.content.config import EncoderProfile
 from m3tr_core.content.decode import DecodedClip, decode_clip
-from m3tr_core.content.errors import ContentError
+from m3tr_core.content.errors import ContentError, EncoderLoadError
 from m3tr_core.content.features import ContentFeatures, VideoInput
 from m3tr_core.content.hf_encoders import AudioEncoder, AudioTagger, FrameCaptioner, VisualEncoder
 from m3tr_core.content.loading import bundled_minilm_path
-from m3tr_core.content.text import SentenceEncoder
+from m3tr_core.content.ngram import NgramTextModel
+from m3tr_core.content.text import LanguageRouter, SentenceEncoder, TextEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class ContentPipeline:
 
     profile: EncoderProfile
     device: torch.device
-    text: SentenceEncoder
+    text: TextEncoder
     visual: VisualEncoder | None = None
     audio: AudioEncoder | None = None
     captioner: FrameCaptioner | None = None
@@ -61,19 +63,59 @@ class ContentPipeline:
         }
 
 
+def load_text_encoder(profile: EncoderProfile, device: torch.device) -> TextEncoder:
+    """The profile's text encoder: its fitted n-gram state, or sentence encoders per language.
+
+    Raises:
+        EncoderLoadError: not fitted, a fit that is not the profile's, or a model that fails.
+    """
+    if profile.text_encoder == "ngram":
+        if profile.text_fit is None:
+            raise EncoderLoadError(
+                "text",
+                f"{profile.profile_version} n-gram",
+                "the text encoder is fitted on the bank's texts and has no fit yet "
+                "(fit it with `m3tr content fit-text` or fit_text_profile)",
+            )
+        model = NgramTextModel.load(profile.text_fit)
+        if model.fit_id != profile.text_fit_id or model.config != profile.ngram:
+            raise EncoderLoadError(
+                "text",
+                profile.text_fit,
+                f"holds fit {model.fit_id}, the profile {profile.profile_version} wants "
+                f"{profile.text_fit_id} with {profile.ngram}",
+            )
+        return model
+    en = SentenceEncoder(
+        profile.text_model or str(bundled_minilm_path()),
+        profile.text_pooling,
+        profile.text_max_tokens,
+        device,
+    )
+    if profile.text_model_zh is None:
+        return en
+    zh = SentenceEncoder(
+        profile.text_model_zh, profile.text_pooling_zh, profile.text_max_tokens, device
+    )
+    try:
+        return LanguageRouter({"en": en, "zh": zh})
+    except ValueError as exc:
+        raise EncoderLoadError("text", profile.text_model_zh, str(exc)) from exc
+
+
 def load_profile(profile: EncoderProfile, device: str | torch.device = "cpu") -> ContentPipeline:
-    """Load every encoder a profile names (hub ids or local folders; lite needs no download).
+    """Load every encoder a profile names (hub ids or local folders; lite needs no download,
+    but its text encoder must have been fitted: see :mod:`m3tr_core.content.fitting`).
 
     Raises:
         EncoderLoadError: a model could not be loaded (names the role and the model).
     """
     dev = torch.device(device)
-    text_name = profile.text_model or str(bundled_minilm_path())
     t0 = time.perf_counter()
     pipe = ContentPipeline(
         profile=profile,
         device=dev,
-        text=SentenceEncoder(text_name, profile.text_pooling, profile.text_max_tokens, dev),
+        text=load_text_encoder(profile, dev),
         visual=VisualEncoder(profile.visual_model, dev) if profile.visual_model else None,
         audio=AudioEncoder(profile.audio_model, dev) if profile.audio_model else None,
         captioner=(

@@ -51,8 +51,16 @@ def write_safetensors_atomic(
     return target
 
 
+TEXT_FIT_FILE = "_fit/text.safetensors"
+
+
 class FeatureStore:
-    """Folder of ``<root>/<profile_version>/<key>.safetensors`` files."""
+    """Folder of ``<root>/<profile_version>/<key>.safetensors`` files.
+
+    A profile whose text encoder is fitted (``lite``) keeps that fit with its version, in
+    ``<root>/<profile_version>/_fit/text.safetensors``, and ``<root>/<base version>.current``
+    names the fitted version in use (what the service embeds new videos with).
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -64,6 +72,34 @@ class FeatureStore:
             / _check_name("profile version", profile_version)
             / (_check_name("key", str(key)) + ".safetensors")
         )
+
+    def text_fit_path(self, profile_version: str) -> Path:
+        """Where the fitted text encoder of ``profile_version`` is kept."""
+        return self.root / _check_name("profile version", profile_version) / TEXT_FIT_FILE
+
+    def current_version(self, base_version: str) -> str | None:
+        """The fitted profile version in use for ``base_version`` (``None``: none fitted yet)."""
+        path = self.root / (_check_name("profile version", base_version) + ".current")
+        if not path.is_file():
+            return None
+        value = path.read_text(encoding="utf-8").strip()
+        return _check_name("profile version", value) if value else None
+
+    def set_current_version(self, base_version: str, profile_version: str) -> None:
+        """Make ``profile_version`` (fitted from ``base_version``) the one in use (atomic)."""
+        _check_name("profile version", profile_version)
+        if not self.text_fit_path(profile_version).is_file():
+            raise ValueError(f"profile version {profile_version!r} has no stored text fit")
+        target = self.root / (_check_name("profile version", base_version) + ".current")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(profile_version + "\n")
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def has(self, key: str, profile_version: str) -> bool:
         return self.path(key, profile_version).is_file()

@@ -63,7 +63,11 @@ class EvaluationError(ValueError):
 
 
 def _attach_content(
-    data: TaskData, prefix: str, cache_dir: Path, progress: Callable[[str], None]
+    data: TaskData,
+    prefix: str,
+    cache_dir: Path,
+    progress: Callable[[str], None],
+    fit_texts: list[str] | None = None,
 ) -> TaskData:
     t0 = time.perf_counter()
     keys = [f"{prefix}-{k}" for k in data.keys]
@@ -72,9 +76,22 @@ def _attach_content(
         data.texts,
         cache_dir,
         progress=lambda done, total: progress(f"embedding texts {done}/{total}"),
+        fit_texts=fit_texts,
     )
     logger.info("content for %d items in %.1f s", len(data), time.perf_counter() - t0)
     return data.with_content(content)
+
+
+def bank_texts(train: TaskData, has_test: bool, split_seed: int = DEFAULT_SPLIT_SEED) -> list[str]:
+    """Texts of the rows :func:`make_split` puts in the training bank: all a fitted text
+    encoder (lite) may learn from (never the validation or test texts)."""
+    n = len(train)
+    idx = (
+        holdout_val(n, 0.1, seed=split_seed)[0]
+        if has_test
+        else split_indices(n, seed=split_seed)[0]
+    )
+    return [train.texts[i] for i in idx]
 
 
 def make_split(
@@ -216,9 +233,10 @@ def _evaluate(
     test = load(test_dir) if test_dir is not None else None
     if len(train) < 10:
         raise EvaluationError(f"{train_dir}: only {len(train)} items, need at least 10")
-    train = _attach_content(train, dataset, cache_dir, progress)
+    fit_texts = bank_texts(train, test is not None)
+    train = _attach_content(train, dataset, cache_dir, progress, fit_texts)
     if test is not None:
-        test = _attach_content(test, dataset, cache_dir, progress)
+        test = _attach_content(test, dataset, cache_dir, progress, fit_texts)
     t_content = time.perf_counter() - t0
     split, split_desc = make_split(train, test)
     runnable = build_methods(names, split, max_epochs, content_only, stack)
@@ -247,6 +265,7 @@ def _evaluate(
         "seeds": list(seeds),
         "reproducibility": reproducibility_info(),
         "content_seconds": round(t_content, 1),
+        "content_profile": None if train.content is None else train.content.profile_version,
         "notes": notes,
     }
     report = write_report(result, summary, meta, out)

@@ -17,6 +17,7 @@ from m3tr_core.content import (
     embed_videos,
     load_profile,
 )
+from m3tr_core.content.db_embed import fit_database_text
 from m3tr_core.db.models import Video
 from m3tr_core.pipeline.context import PipelineContext
 from m3tr_core.pipeline.errors import BadInputError
@@ -25,8 +26,14 @@ log = logging.getLogger(__name__)
 
 
 def content_pipeline(ctx: PipelineContext) -> ContentPipeline:
-    """The process's loaded encoders for ``ctx.encoder_profile`` (loaded on first use)."""
+    """The process's loaded encoders for ``ctx.encoder_profile`` (loaded on first use).
+
+    A text encoder that is fitted on the bank's texts (lite) and has no fit yet is fitted on
+    the database's texts first; that fit stays in use until ``m3tr content fit-text``.
+    """
     profile = ctx.profile()
+    if profile.needs_text_fit:
+        profile = fit_database_text(ctx.session_factory, feature_store(ctx), profile)
     return ctx.cached(
         f"content:{profile.profile_version}:{ctx.device}",
         lambda: load_profile(profile, ctx.device),

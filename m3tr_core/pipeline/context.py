@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from m3tr_core.content.config import EncoderProfile, get_profile
+from m3tr_core.content.fitting import resolve_profile
+from m3tr_core.content.store import FeatureStore
 from m3tr_core.events.log import EventLogRules
 from m3tr_core.retrieval.factory import StoreConfig, open_store
 from m3tr_core.retrieval.store import VectorStore
@@ -71,9 +73,11 @@ class PipelineContext:
     _cache_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def profile(self) -> EncoderProfile:
-        """The encoder profile named by ``encoder_profile``, with ``encoder_models`` applied."""
+        """The encoder profile named by ``encoder_profile``, with ``encoder_models`` applied and
+        its text fit in use (lite: ``lite-v2.<fit id>``; unfitted until the first embedding)."""
         base = get_profile(self.encoder_profile)
-        return base.with_overrides(**self.encoder_models) if self.encoder_models else base
+        base = base.with_overrides(**self.encoder_models) if self.encoder_models else base
+        return resolve_profile(base, FeatureStore(self.feature_dir))
 
     def store(self) -> VectorStore:
         """The process's vector store, opened on first use (thread-safe)."""

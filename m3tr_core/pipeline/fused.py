@@ -85,6 +85,8 @@ def _profile_version(ctx: PipelineContext, predictor: Predictor) -> str:
     """The encoder profile version the model was trained on (the training's feature keys)."""
     from m3tr_core.content import get_profile
 
+    if "profile_version" in predictor.extra:  # includes the text fit the model was trained with
+        return str(predictor.extra["profile_version"])
     return get_profile(str(predictor.extra.get("profile", ctx.encoder_profile))).profile_version
 
 

@@ -1,9 +1,10 @@
 """Content arrays for a set of videos: what the fusion model, gbdt and retrieval read.
 
 Text-only items (CED Weibo posts, MicroLens titles) go through the content pipeline's lite
-profile (bundled MiniLM) with no media; the audio-visual modality is then absent and masked.
-Features are cached in a :class:`~m3tr_core.content.store.FeatureStore`, so a text is embedded
-once per profile version.
+profile (character n-gram TF-IDF + SVD fitted on the bank's texts) with no media; the
+audio-visual modality is then absent and masked. Features are cached in a
+:class:`~m3tr_core.content.store.FeatureStore`, so a text is embedded once per profile version
+(a new fit is a new version).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from m3tr_core.content import FeatureStore, VideoInput, embed_videos, get_profile, load_profile
+from m3tr_core.content.config import EncoderProfile
 from m3tr_core.content.features import ContentFeatures
+from m3tr_core.content.fitting import fit_text_profile, resolve_profile
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,8 @@ def embed_texts(
     profile_name: str = "lite",
     n_w: int = DEFAULT_TEXT_TOKENS,
     progress: Callable[[int, int], None] | None = None,
+    fit_texts: Sequence[str] | None = None,
+    profile: EncoderProfile | None = None,
 ) -> ContentArrays:
     """Content arrays of text-only items, computing only what the cache lacks.
 
@@ -110,17 +115,29 @@ def embed_texts(
         keys: feature-store keys (unique; letters, digits, ``_.-``).
         texts: the text of each item (used as its description).
         cache_dir: feature-store root.
+        fit_texts: what a fitted text encoder (lite) learns from: the bank's texts, never the
+            items it will be scored on (the fit is found on disk when made before). ``None``: the
+            fit in use in ``cache_dir``, or, when there is none yet, a fit on ``texts`` that
+            becomes the one in use (as the service's first embedding does).
+        profile: the profile to embed with (default: ``get_profile(profile_name)``); one whose
+            text encoder is already fitted is used as it is.
     """
     if len(keys) != len(texts):
         raise ValueError(f"{len(keys)} keys for {len(texts)} texts")
-    profile = get_profile(profile_name)
     store = FeatureStore(cache_dir)
+    profile = profile or get_profile(profile_name)
+    if profile.needs_text_fit and fit_texts is not None:
+        profile = fit_text_profile(profile, list(fit_texts), store)
+    elif profile.needs_text_fit:
+        profile = resolve_profile(profile, store)
+        if profile.needs_text_fit:
+            profile = fit_text_profile(profile, list(texts), store, make_current=True)
     pv = profile.profile_version
     todo = [i for i, k in enumerate(keys) if not store.has(k, pv)]
     if todo:
         logger.info("embedding %d of %d texts with the %s profile", len(todo), len(keys), pv)
-        pipe = load_profile(profile)
         chunk = 64
+        pipe = load_profile(profile.with_overrides(batch_size=chunk))  # text only: big batches
         for start in range(0, len(todo), chunk):
             idx = todo[start : start + chunk]
             items = [VideoInput(key=keys[i], media_path=None, description=texts[i]) for i in idx]

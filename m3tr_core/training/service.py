@@ -48,9 +48,14 @@ def _with_content(
     """Attach stored content features; text-only videos without any are embedded now (the
     same computation as the content pipeline); videos with media but no features are left out."""
     from m3tr_core.content import FeatureStore, get_profile
+    from m3tr_core.content.db_embed import fit_database_text
+    from m3tr_core.content.fitting import resolve_profile
 
-    pv = get_profile(profile).profile_version
     store = FeatureStore(feature_dir)
+    prof = resolve_profile(get_profile(profile), store)  # the text fit in use
+    if prof.needs_text_fit:
+        prof = fit_database_text(factory, store, prof)
+    pv = prof.profile_version
     with factory() as session:
         media = dict(
             session.execute(
@@ -68,7 +73,7 @@ def _with_content(
             [keys[i] for i in missing_text],
             [data.texts[i] for i in missing_text],
             feature_dir,
-            profile,
+            profile=prof,
         )
     keep = np.array([store.has(k, pv) for k in keys], dtype=bool)
     if not keep.all():
@@ -141,6 +146,7 @@ def train_service_model(
     ref = count_profile(split.train.event_t, split.train.event_k, spec.num_types, spec.obs_window_s)
     extra = {
         "profile": profile,
+        "profile_version": data.content.profile_version,  # with its text fit
         "trajectory_profile_mean": ref.mean(axis=0).tolist(),
         "trajectory_profile_std": ref.std(axis=0).tolist(),
         "bank_video_ids": split.train.video_ids.tolist(),

@@ -59,13 +59,43 @@ def test_embed_is_resumable_and_reports_failures(tmp_path: Path, workspace: Path
     assert res.exit_code == 0, res.output
     assert "2 embedded (1 text only), 0 already stored, 1 failed" in _text(res.output)
     assert "empty file (0 bytes)" in _text(res.output)
+    assert "text encoder fitted on the database's texts: lite-v2." in _text(res.output)
     store = FeatureStore(workspace / "features")
-    assert store.keys("lite-v1") == sorted([ids["good"], ids["post"]])
-    assert not store.has(ids["bad"], "lite-v1")
-    assert store.get(ids["good"], "lite-v1").has_audio
+    pv = store.current_version("lite-v2")
+    assert pv is not None and pv.startswith("lite-v2.")
+    assert store.keys(pv) == sorted([ids["good"], ids["post"]])
+    assert not store.has(ids["bad"], pv)
+    assert store.get(ids["good"], pv).has_audio
     again = runner.invoke(app, ["embed", "--workers", "1"])
     assert "0 embedded (0 text only), 2 already stored, 1 failed" in _text(again.output)
     shown = runner.invoke(app, ["show", ids["good"], "--json"])
     assert shown.exit_code == 0 and json.loads(shown.stdout)["E_v"] == [10, 46]
     missing = runner.invoke(app, ["show", ids["bad"]])
     assert missing.exit_code == 1 and "no content features" in _text(missing.output)
+
+
+def test_fit_text_makes_a_new_version(workspace: Path) -> None:
+    res = runner.invoke(app, ["fit-text"])
+    assert res.exit_code == 1 and "has a title or description" in _text(res.output)
+    with transaction(session_factory()) as s:
+        s.add_all(
+            [
+                Video(source="t", external_id="a", title="北京今天的天气很好"),
+                Video(source="t", external_id="b", title="A cat plays the piano"),
+            ]
+        )
+    res = runner.invoke(app, ["fit-text"])
+    assert res.exit_code == 0, res.output
+    store = FeatureStore(workspace / "features")
+    first = store.current_version("lite-v2")
+    assert first is not None and store.text_fit_path(first).is_file()
+    assert runner.invoke(app, ["embed"]).exit_code == 0
+    assert len(store.keys(first)) == 2
+    with transaction(session_factory()) as s:
+        s.add(Video(source="t", external_id="c", title="上海下雨了"))
+    assert runner.invoke(app, ["fit-text"]).exit_code == 0
+    second = store.current_version("lite-v2")
+    assert second not in (None, first) and store.keys(second) == []  # re-embed to move over
+    again = runner.invoke(app, ["embed"])
+    assert "3 embedded" in _text(again.output) and len(store.keys(second)) == 3
+    assert len(store.keys(first)) == 2  # the old fit's vectors stay apart

@@ -14,7 +14,7 @@ from m3tr_core.content.errors import EncoderLoadError
 from m3tr_core.content.features import VideoInput
 from m3tr_core.content.hf_encoders import AudioEncoder, AudioTagger, FrameCaptioner, VisualEncoder
 from m3tr_core.content.pipeline import embed_videos, load_profile
-from m3tr_core.content.text import SentenceEncoder
+from m3tr_core.content.text import LanguageRouter, SentenceEncoder, text_language
 from tests.unit.content import tiny_checkpoints as tiny
 from tests.unit.content.media_factory import write_video
 
@@ -29,6 +29,7 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "vit": str(tiny.make_vit(root / "vit")),
         "ast": str(tiny.make_ast(root / "ast")),
         "text": str(tiny.make_sentence_encoder(root / "text")),
+        "text_zh": str(tiny.make_sentence_encoder(root / "text_zh", seed=1)),
         "blip2": str(tiny.make_blip2(root / "blip2")),
         "clap": str(tiny.make_clap(root / "clap")),
     }
@@ -101,6 +102,9 @@ def test_paper_profile_names_the_papers_models() -> None:
     assert PAPER_PROFILE.visual_model == "google/vit-base-patch16-224-in21k"
     assert PAPER_PROFILE.audio_model == "MIT/ast-finetuned-audioset-10-10-0.4593"
     assert PAPER_PROFILE.text_model == "WhereIsAI/UAE-Large-V1"
+    # AnglE has no Chinese model: Chinese texts go to BGE large zh (1024-d, CLS, like UAE-Large)
+    assert PAPER_PROFILE.text_model_zh == "BAAI/bge-large-zh-v1.5"
+    assert PAPER_PROFILE.text_pooling == PAPER_PROFILE.text_pooling_zh == "cls"
     assert PAPER_PROFILE.caption_model == "Salesforce/blip2-opt-2.7b"
     assert PAPER_PROFILE.audio_tag_model == "laion/clap-htsat-unfused"
 
@@ -143,3 +147,57 @@ def test_missing_local_model_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty_model").mkdir()
     with pytest.raises(EncoderLoadError, match="visual model"):
         VisualEncoder(str(tmp_path / "empty_model"), CPU)
+
+
+def test_text_encoder_per_language(ckpt: dict[str, str], tmp_path: Path) -> None:
+    """Chinese texts go to ``text_model_zh``, the rest to ``text_model``, order kept."""
+    assert text_language("今天北京的天气很好 ok") == "zh" and text_language("A cat # 猫") == "en"
+    profile = EncoderProfile(
+        name="paper",
+        profile_version="tiny-zh-v1",
+        text_model=ckpt["text"],
+        text_pooling="cls",
+        text_model_zh=ckpt["text_zh"],
+        text_pooling_zh="cls",
+        batch_size=3,
+        decode=DecodeConfig(num_frames=2, max_side=64),
+    )
+    pipe = load_profile(profile, "cpu")
+    assert isinstance(pipe.text, LanguageRouter)
+    en = SentenceEncoder(ckpt["text"], "cls", 64, CPU)
+    zh = SentenceEncoder(ckpt["text_zh"], "cls", 64, CPU)
+    texts = ["今天北京的天气很好", "A cat plays the piano", "北京下雨了"]
+    tokens, pooled = pipe.text.encode(texts)
+    for i, enc in ((0, zh), (1, en), (2, zh)):
+        t, p = enc.encode([texts[i]])
+        np.testing.assert_allclose(pooled[i], p[0], atol=1e-5)
+        np.testing.assert_allclose(tokens[i], t[0], atol=1e-5)
+    _, en_only = en.encode([texts[0]])
+    assert not np.allclose(pooled[0], en_only[0], atol=1e-3)  # another model read it
+    items = [VideoInput("zh", None, "北京下雨了", ""), VideoInput("en", None, "A cat", "")]
+    feats = embed_videos(items, pipe)
+    np.testing.assert_allclose(feats[0].R, zh.encode(["北京下雨了"])[1][0], atol=1e-5)
+
+
+def test_text_encoders_of_different_sizes_are_refused(ckpt: dict[str, str], tmp_path: Path) -> None:
+    import torch as _torch
+    from transformers import BertConfig, BertModel
+
+    _torch.manual_seed(0)
+    big = tmp_path / "big"
+    BertModel(
+        BertConfig(
+            vocab_size=30522,
+            hidden_size=48,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+        )
+    ).save_pretrained(big)
+    tiny._tokenizer().save_pretrained(big)
+    profile = EncoderProfile(
+        name="paper", profile_version="x-v1", text_model=ckpt["text"], text_model_zh=str(big)
+    )
+    with pytest.raises(EncoderLoadError, match="one size"):
+        load_profile(profile, "cpu")

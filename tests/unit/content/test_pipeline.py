@@ -1,4 +1,5 @@
-"""The lite profile end to end on real clips: shapes, flags, R, batching, bad inputs."""
+"""The lite profile end to end on real clips: shapes, flags, R, batching, bad inputs (its text
+encoder fitted on a small bank of titles first, as every lite user does)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,27 @@ from m3tr_core.content import lite
 from m3tr_core.content.config import LITE_PROFILE
 from m3tr_core.content.errors import DecodeError
 from m3tr_core.content.features import ContentFeatures, VideoInput
+from m3tr_core.content.fitting import fit_text_profile
 from m3tr_core.content.pipeline import ContentPipeline, embed_videos, load_profile
 from m3tr_core.content.store import FeatureStore
 from m3tr_core.content.thumbnail import extract_thumbnail
 
+BANK_TITLES = [
+    "A cat playing the piano at home",
+    "My kitten plays piano every morning",
+    "Stock markets fell sharply on Monday",
+    "Markets rally as stocks recover",
+    "Homemade spicy duck for summer",
+    "北京今天的天气很好",
+    "北京下雨了，天气很冷",
+    "Title of a video. A description",
+]
+
 
 @pytest.fixture(scope="module")
-def pipe() -> ContentPipeline:
-    return load_profile(LITE_PROFILE, "cpu")
+def pipe(tmp_path_factory: pytest.TempPathFactory) -> ContentPipeline:
+    store = FeatureStore(tmp_path_factory.mktemp("fit"))
+    return load_profile(fit_text_profile(LITE_PROFILE, BANK_TITLES, store), "cpu")
 
 
 def _small_clips(shared_clips: list[Path]) -> list[Path]:
@@ -34,11 +48,12 @@ def test_lite_features_of_real_clips(pipe: ContentPipeline, shared_clips: list[P
     for f in feats[:2]:
         assert isinstance(f, ContentFeatures)
         assert f.E_v.shape == (k, lite.D_VISUAL) and f.E_a.shape == (k, lite.D_AUDIO)
-        assert f.E_t.shape[1] == 384 and f.R.shape == (384,) and f.R.dtype == np.float32
+        d = LITE_PROFILE.ngram.dim
+        assert f.E_t.shape[1] == d and f.R.shape == (d,) and f.R.dtype == np.float32
         assert abs(np.linalg.norm(f.R) - 1) < 1e-5
-        assert (
-            f.has_video and f.has_audio and f.profile == "lite" and f.profile_version == "lite-v1"
-        )
+        assert f.has_video and f.has_audio and f.profile == "lite"
+        assert f.profile_version == pipe.profile.profile_version
+        assert f.profile_version.startswith("lite-v2.")
         assert "audio" in f.captions and f.captions in f.text
         assert np.all(np.diff(f.frame_times) > 0)
     post = feats[2]
@@ -75,8 +90,8 @@ def test_bad_input_in_a_batch(pipe: ContentPipeline, tmp_path: Path) -> None:
     store = FeatureStore(tmp_path / "store")
     for item, res in zip(items, out, strict=True):
         if isinstance(res, ContentFeatures):
-            store.put(item.key, LITE_PROFILE.profile_version, res)
-    assert store.keys("lite-v1") == ["ok"]
+            store.put(item.key, pipe.profile.profile_version, res)
+    assert store.keys(pipe.profile.profile_version) == ["ok"]
 
 
 def test_thumbnail(shared_clips: list[Path], tmp_path: Path) -> None:

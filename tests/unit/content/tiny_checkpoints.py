@@ -69,8 +69,9 @@ def make_ast(folder: Path) -> Path:
     return folder
 
 
-def make_sentence_encoder(folder: Path) -> Path:
-    torch.manual_seed(0)
+def make_sentence_encoder(folder: Path, seed: int = 0) -> Path:
+    """A tiny BERT sentence encoder; another ``seed`` stands in for another language's model."""
+    torch.manual_seed(seed)
     tok = _tokenizer()
     cfg = BertConfig(
         vocab_size=tok.vocab_size,

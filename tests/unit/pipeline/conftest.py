@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.migrate import upgrade
-from m3tr_core.content import ContentPipeline, get_profile, load_profile
+from m3tr_core.content import ContentPipeline
 from m3tr_core.db.session import make_engine, make_session_factory
 from m3tr_core.events.log import EventLogRules
 from m3tr_core.pipeline.context import PipelineContext
@@ -23,12 +23,13 @@ HORIZON_S = 7200.0
 
 
 @pytest.fixture(scope="session")
-def lite_pipeline() -> ContentPipeline:
-    """The lite encoders, loaded once for the whole session."""
-    return load_profile(get_profile("lite"), "cpu")
+def lite_pipeline() -> ContentPipeline | None:
+    """Nothing to preload: the lite encoders are fitted per workspace (text n-grams on its
+    database's texts, at the first embedding) and load in milliseconds."""
+    return None
 
 
-def make_context(tmp_path: Path, lite_pipeline: ContentPipeline) -> PipelineContext:
+def make_context(tmp_path: Path, lite_pipeline: ContentPipeline | None) -> PipelineContext:
     """A context on a fresh, migrated SQLite database under ``tmp_path``."""
     url = f"sqlite:///{tmp_path / 'm3tr.db'}"
     upgrade(url)
@@ -44,7 +45,6 @@ def make_context(tmp_path: Path, lite_pipeline: ContentPipeline) -> PipelineCont
         horizon_s=HORIZON_S,
         top_s=3,
     )
-    context.cached("content:lite-v1:cpu", lambda: lite_pipeline)
     return context
 
 

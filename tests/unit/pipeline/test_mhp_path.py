@@ -60,7 +60,9 @@ def test_active_mhp_signs_forecasts_and_flags_cold_starts(
     cold = _ingest(ctx, make_clip(tmp_path, "cold", style=3), None)
 
     bank = live_bank(ctx.session_factory)
-    assert bank.encoder_profile == "lite-v1" and bank.model_version_id is not None  # no stand-in
+    assert (
+        bank.encoder_profile == ctx.profile().profile_version and bank.model_version_id is not None
+    )  # no stand-in
     tv = load_temporal(ctx.feature_dir, f"mhp-{bank.model_version_id}", new)
     assert tv.source == "mhp" and not tv.cold_start
     assert tv.signature.shape == (SIGNATURE_LENGTH, 16)

@@ -76,17 +76,17 @@ def test_pipeline_writes_rows_features_vectors_and_a_prediction(
 ) -> None:
     new = corpus["new"]
     bank = live_bank(ctx.session_factory)
-    assert bank is not None and bank.encoder_profile == "lite-v1+eventbins"
+    assert bank is not None and bank.encoder_profile == f"{ctx.profile().profile_version}+eventbins"
     store = ctx.store()
     assert store.count(bank.collection, SEMANTIC) >= 4
     _, has_t = store.get_vectors(bank.collection, list(corpus.values()), TEMPORAL)
     assert has_t.all()
-    assert FeatureStore(ctx.feature_dir).has(str(new), "lite-v1")
+    assert FeatureStore(ctx.feature_dir).has(str(new), ctx.profile().profile_version)
     with ctx.session_factory() as s:
         assert all(s.get(Video, v).status == VideoStatus.READY for v in corpus.values())
         pred = s.scalars(select(Prediction).where(Prediction.video_id == new)).one()
         assert pred.retrieval_mode == "temporal_aware"
-        assert pred.encoder_profile == "lite-v1"
+        assert pred.encoder_profile == ctx.profile().profile_version
         neighbour_ids = {n["video_id"] for n in pred.neighbours}
         assert neighbour_ids == {
             corpus["old0"],
@@ -201,7 +201,7 @@ def test_train_job_registers_mhp_then_activates_it_with_a_new_bank(
     with ctx.session_factory() as s:
         model = s.scalars(select(ModelVersion)).one()
         assert model.is_active and bank.model_version_id == model.id
-    assert bank.id != old.id and bank.encoder_profile == "lite-v1"
+    assert bank.id != old.id and bank.encoder_profile == ctx.profile().profile_version
     assert ctx.store().count(bank.collection) == ctx.store().count(old.collection)
     ctx.forecast_samples = 16
     predict(ctx, corpus["new"])
