@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.api.bodies import EventBatch, EventsAppended, PredictionHistory, VideoOut
 from app.api.problems import ERROR_RESPONSES
+from app.api.uploads import send_job
 from app.records import prediction_record, video_record
 from app.services import Services
 from m3tr_core.db.models import ModelVersion, Prediction, Video
@@ -15,12 +16,6 @@ from m3tr_core.db.repository import VideoNotFound
 from m3tr_core.db.session import transaction
 from m3tr_core.events.log import EventLogError, EventLogRules, validate_event_table
 from m3tr_core.pipeline.live import AppendRefused, append_events
-
-
-def _send(services: Services, job_id: int) -> None:
-    from app.api.uploads import send_job
-
-    send_job(services, job_id)
 
 
 def build_live_router(services: Services) -> APIRouter:
@@ -77,7 +72,7 @@ def build_live_router(services: Services) -> APIRouter:
         except AppendRefused as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         if done.new_job:
-            _send(services, done.job_id)
+            send_job(services, done.job_id)  # only after the commit
         job_url = str(request.url_for("get_job", job_id=done.job_id))
         response.headers["Location"] = job_url
         return EventsAppended(

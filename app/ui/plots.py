@@ -250,7 +250,8 @@ def history_figure(
     records: Sequence[Mapping[str, Any]], observed_t: np.ndarray, horizon_s: float
 ) -> Figure:
     """How the forecast moved as events came in: each forecast's total at the horizon (median
-    and interval) at the time it was made from, against the events observed by then."""
+    and interval) at the time it was made from, against the events observed by then and, when
+    the log reaches the horizon, the count that was reached."""
     fig, ax = _subplots(figsize=(7.0, 3.2), layout="constrained")
     pts = [r for r in records if r.get("observed_until_s") is not None and r["total"]["median"]
            is not None]  # fmt: skip
@@ -270,6 +271,9 @@ def history_figure(
     grid = np.linspace(0.0, max(float(x.max()) * 60.0, 1.0), 200)  # (G,) seconds
     seen = np.searchsorted(ts, grid, side="right")  # (G,)
     ax.plot(grid / 60.0, seen, color="black", lw=1, label="observed so far")
+    if ts.size and ts[-1] >= horizon_s:  # the log reaches the horizon: what happened
+        actual = float(np.searchsorted(ts, horizon_s, side="right"))
+        ax.axhline(actual, color="black", ls="--", lw=1, label="what happened (at the horizon)")
     ax.set_xlabel("forecast made at (minutes after publication)")
     ax.set_ylabel("events (all types)")
     ax.set_title("How the forecast moved as events came in", fontsize=10)

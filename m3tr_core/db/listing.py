@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, or_, select
@@ -44,7 +44,6 @@ class Filters:
     video_id: int | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def encode_cursor(last_id: int, order: str) -> str:

@@ -61,3 +61,17 @@ def test_lookalike_and_alpha_figures():
     heat = plots.alpha_heatmap(np.array([[0.5, 0.1], [0.2, 0.3]]), ["like", "comment"])
     texts = [t.get_text() for t in heat.axes[0].texts]
     assert texts == ["0.50", "0.10", "0.20", "0.30"]
+
+
+def test_history_figure_marks_forecasts_and_what_happened():
+    records = [
+        {"observed_until_s": s, "total": {"median": m, "lo": m - 5, "hi": m + 5}}
+        for s, m in ((600.0, 40.0), (1800.0, 55.0), (3600.0, 60.0))
+    ]
+    fig = plots.history_figure(records, np.linspace(0, 8000, 70), horizon_s=7200.0)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "what happened (at the horizon)" in labels and "observed so far" in labels
+    assert list(ax.lines[0].get_xdata()) == [10.0, 30.0, 60.0]  # minutes
+    empty = plots.history_figure([], np.zeros(0), 7200.0)
+    assert "no forecast yet" in empty.axes[0].texts[0].get_text()
