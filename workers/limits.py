@@ -31,8 +31,12 @@ log = logging.getLogger(__name__)
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-class StepLimitExceeded(Exception):  # noqa: N818 - named for what happened, as in Celery
-    """A step ran past one of its limits (raised inside the step's thread)."""
+class StepLimitExceeded(BaseException):  # noqa: N818 - named for what happened, as in Celery
+    """A step ran past one of its limits (raised inside the step's thread).
+
+    A ``BaseException``, like ``KeyboardInterrupt``: library code that falls back on any
+    ``Exception`` (a content-only fallback, say) must not swallow it and carry on.
+    """
 
 
 class StepMemoryExceeded(StepLimitExceeded):
@@ -96,8 +100,13 @@ class StepGuard:
         try:
             yield
         finally:
-            with self._lock:
-                self._running.pop(tid, None)
+            while True:  # a stop landing here, before the record is gone, must not escape later
+                try:
+                    with self._lock:
+                        self._running.pop(tid, None)
+                    break
+                except StepLimitExceeded:
+                    continue
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -117,8 +126,8 @@ class StepGuard:
             running.stop = kind
             log.warning("job %d: stopping step %s (%s)", running.job_id, running.step, reason)
         for r in self._running.values():
-            # again every second, in case library code swallowed the first one
-            if r.stop is not None and now - r.raised_at >= 1.0:
+            # again every 0.5 s: a GC callback or a library may have swallowed the last one
+            if r.stop is not None and now - r.raised_at >= 0.5:
                 r.raised_at = now
                 _raise_in(r.thread_id, r.stop)
 

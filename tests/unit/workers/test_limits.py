@@ -19,7 +19,7 @@ def _run(guard: StepGuard, body) -> BaseException | None:  # noqa: ANN001
         try:
             with guard.watch(1, "predict"):
                 body()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - what the step ended with
             outcome[0] = exc
 
     t = threading.Thread(target=target)
@@ -61,6 +61,21 @@ def test_a_step_past_its_time_is_stopped_and_others_run_on() -> None:
     assert isinstance(exc, StepTimeExceeded) and time.monotonic() - started < 5
     assert "M3TR_JOB_TIME_LIMIT_S" in guard.describe(exc, "train")
     assert _run(guard, lambda: time.sleep(0.05)) is None  # the next step is unaffected
+
+
+def test_code_that_falls_back_on_any_exception_does_not_swallow_the_stop() -> None:
+    guard = StepGuard(memory_mb=10_000, time_s=0.2, interval_s=0.05)
+    fallbacks = []
+
+    def with_fallback() -> None:
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            try:
+                sum(range(1000))
+            except Exception:  # noqa: BLE001 - what library fallbacks do
+                fallbacks.append(True)
+
+    assert isinstance(_run(guard, with_fallback), StepTimeExceeded) and fallbacks == []
 
 
 def test_a_step_that_swallows_the_first_stop_is_stopped_again() -> None:
