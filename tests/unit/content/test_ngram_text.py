@@ -154,3 +154,22 @@ def test_tfidf_matches_scikit_learn() -> None:
     np.testing.assert_allclose(
         model.tfidf(texts).toarray(), ref.transform(texts).toarray()[:, order], atol=1e-6
     )
+
+
+def test_embed_texts_fits_on_the_bank_and_reuses_the_fit_in_use(tmp_path: Path) -> None:
+    from m3tr_core.training.content import embed_texts
+
+    keys = [f"k{i}" for i in range(len(BANK))]
+    bank = BANK[:6]  # what the evaluation's training bank holds
+    a = embed_texts(keys, BANK, tmp_path / "eval", fit_texts=bank)
+    assert a.profile_version == f"lite-v2.{corpus_id(bank, LITE_PROFILE.ngram)}"
+    assert a.R.shape == (len(BANK), LITE_PROFILE.ngram.dim) and a.text.shape[2] == a.R.shape[1]
+    assert FeatureStore(tmp_path / "eval").current_version("lite-v2") is None  # not the service's
+    again = embed_texts(keys[:2], BANK[:2], tmp_path / "eval", fit_texts=bank)  # same fit, cached
+    np.testing.assert_array_equal(again.R, a.R[:2])
+    # service-style calls: the first fits on its texts and makes that fit current; later calls
+    # with other texts embed with it instead of fitting again
+    first = embed_texts(keys[:5], BANK[:5], tmp_path / "svc")
+    later = embed_texts(keys[5:], BANK[5:], tmp_path / "svc")
+    assert first.profile_version == later.profile_version
+    assert FeatureStore(tmp_path / "svc").current_version("lite-v2") == first.profile_version
