@@ -19,8 +19,11 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(services) -> tuple[int, dict]:  # noqa: ANN001
+def _get(services, break_after_start=None) -> tuple[int, dict]:  # noqa: ANN001
+    """GET /healthz; ``break_after_start(services)`` takes a dependency down once the app runs."""
     with TestClient(create_app(services)) as client:
+        if break_after_start is not None:
+            break_after_start(services)
         r = client.get("/healthz")
     return r.status_code, r.json()
 
@@ -47,10 +50,13 @@ def test_unreachable_broker_is_503_without_its_address(tmp_path: Path) -> None:
 def test_unreachable_database_is_503_without_the_driver_error(tmp_path: Path) -> None:
     services, _ = make_services(tmp_path / "home")
     port = _closed_port()
-    services.sessions = make_session_factory(
-        make_engine(f"postgresql+psycopg://m3tr:hunter2@127.0.0.1:{port}/m3tr")
-    )
-    status, body = _get(services)
+
+    def database_down(svc) -> None:  # noqa: ANN001
+        svc.sessions = make_session_factory(
+            make_engine(f"postgresql+psycopg://m3tr:hunter2@127.0.0.1:{port}/m3tr")
+        )
+
+    status, body = _get(services, database_down)
     assert status == 503
     assert body["database"] == "error" and body["broker"] == "ok"
     assert "hunter2" not in str(body) and str(port) not in str(body)
@@ -62,7 +68,10 @@ def test_failing_vector_store_is_503(tmp_path: Path) -> None:
     def broken():  # noqa: ANN202
         raise RuntimeError("storage folder /secret/path is locked by another process")
 
-    services.store_opener = broken
-    status, body = _get(services)
+    def store_down(svc) -> None:  # noqa: ANN001
+        svc.close()
+        svc.store_opener = broken
+
+    status, body = _get(services, store_down)
     assert status == 503 and body["vector_store"] == "error"
     assert "/secret/path" not in str(body)
