@@ -107,6 +107,7 @@ def _scores(y: np.ndarray, preds: np.ndarray, fn: Callable[..., metrics.Scores])
     for key in ("nmse", "src", "plcc", "mae"):
         out[key], std[key] = _mean_std([getattr(s, key) for s in per_seed])
     out["std"] = std
+    out["per_seed"] = {key: [getattr(s, key) for s in per_seed] for key in ("nmse", "mae")}
     return out
 
 

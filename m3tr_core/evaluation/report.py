@@ -38,6 +38,30 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    """report.json, atomically."""
+    _write_atomic(path, json.dumps(report, indent=2, default=float))
+
+
+def _spread_lines(spread: dict[str, Any]) -> list[str]:
+    if not spread:
+        return []
+    lines = [
+        "",
+        "## The same cheap methods on other splits (test nMSE, split seeds "
+        f"{spread['split_seeds']})",
+        "",
+        "| method | mean | std | min | max | per split |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for n, e in spread["nmse"].items():
+        lines.append(
+            f"| {n} | {e['mean']:.3f} | {e['std']:.3f} | {e['min']:.3f} | {e['max']:.3f} "
+            f"| {', '.join(f'{v:.3f}' for v in e['per_split'])} |"
+        )
+    return lines
+
+
 def plot_all(result: EvalResult, methods: dict[str, Any], out: Path) -> list[str]:
     """scatter.png (predicted vs true per method), nmse.png (bars), coverage.png."""
     y = result.split.test.y_log()[:, -1]
@@ -168,6 +192,7 @@ def markdown(report: dict[str, Any]) -> str:
     for n in order:
         rg = m[n]["rank_groups"]
         lines.append(f"| {n} | " + " | ".join(f"{rg[g]['pred_mean']:.1f}" for g in groups) + " |")
+    lines += _spread_lines(report.get("split_spread") or {})
     lines += ["", "## Methods", ""]
     for n in order:
         info = m[n].get("info") or {}
@@ -205,7 +230,7 @@ def write_report(
         "methods": methods,
     }
     report["plots"] = plot_all(result, methods, out)
-    _write_atomic(out / "report.json", json.dumps(report, indent=2, default=float))
+    write_json(out / "report.json", report)
     _write_atomic(out / "report.md", markdown(report))
     logger.info("wrote %s", out / "report.md")
     return report
