@@ -27,8 +27,9 @@ from m3tr_core.evaluation.methods.strong_features import KINDS as STRONG_KINDS
 from m3tr_core.evaluation.methods.strong_features import StrongFeatures, StrongFitter
 from m3tr_core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
 from m3tr_core.evaluation.methods.trajectory import TrajectoryOnlyRetrieval
-from m3tr_core.evaluation.report import write_report
+from m3tr_core.evaluation.report import write_json, write_report
 from m3tr_core.evaluation.repro import reproducibility_info, reproducible
+from m3tr_core.evaluation.resplit import split_spread
 from m3tr_core.evaluation.splits import DEFAULT_SPLIT_SEED, holdout_val, split_indices
 from m3tr_core.fusion.config import FusionConfig
 from m3tr_core.training.content import embed_texts
@@ -118,6 +119,7 @@ def build_methods(
     max_epochs: int,
     content_only: bool,
     stack: bool = True,
+    seeds: Sequence[int] = (0,),
 ) -> list[Method]:
     """The methods ``names``. CED: the fusion variants share one pre-trained MHP per seed
     (``SharedMHP``) and, with ``stack``, are stacked with the strong features on validation;
@@ -134,7 +136,7 @@ def build_methods(
         obs_window_s=spec.obs_window_s,
     )
     train_cfg = TrainConfig(max_epochs=max_epochs)
-    mhp = SharedMHP()
+    mhp = SharedMHP(fit_seed=int(seeds[0]))  # one MHP fit per split (the costly step)
     strong = StrongFitter()
     stack_with = strong if stack and not content_only else None
     out: list[Method] = []
@@ -181,6 +183,7 @@ def evaluate_dataset(
     limit: int | None = None,
     threads: int = 1,
     stack: bool = True,
+    spread_splits: bool = True,
 ) -> dict[str, Any]:
     """Run the evaluation and write OUT/report.json, OUT/report.md and plots.
 
@@ -191,7 +194,7 @@ def evaluate_dataset(
     with reproducible(threads):
         return _evaluate(
             dataset, train_dir, test_dir, out, obs_window_s, horizon_s, seeds, methods,
-            max_epochs, cache_dir, progress, limit, stack,
+            max_epochs, cache_dir, progress, limit, stack, spread_splits,
         )  # fmt: skip
 
 
@@ -209,6 +212,7 @@ def _evaluate(
     progress: Callable[[str], None],
     limit: int | None,
     stack: bool,
+    spread_splits: bool,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     if dataset == "ced-weibo":
@@ -239,11 +243,16 @@ def _evaluate(
         test = _attach_content(test, dataset, cache_dir, progress, fit_texts)
     t_content = time.perf_counter() - t0
     split, split_desc = make_split(train, test)
-    runnable = build_methods(names, split, max_epochs, content_only, stack)
+    runnable = build_methods(names, split, max_epochs, content_only, stack, seeds)
     result = run_methods(
         split, runnable, list(seeds), progress=lambda name, seed: progress(f"{name} (seed {seed})")
     )
     summary = summarise(result)
+    t_spread = time.perf_counter()
+    spread = (
+        split_spread(train, names, split_desc["seed"]) if test is None and spread_splits else {}
+    )
+    t_spread = time.perf_counter() - t_spread
     notes = []
     for m in runnable:
         if isinstance(m, M3TRMethod) and m.variant.temporal == "mhp" and m.temporal_factory is None:
@@ -264,10 +273,18 @@ def _evaluate(
         "split": split_desc,
         "seeds": list(seeds),
         "reproducibility": reproducibility_info(),
+        "split_spread": spread,
         "content_seconds": round(t_content, 1),
         "content_profile": None if train.content is None else train.content.profile_version,
         "notes": notes,
     }
     report = write_report(result, summary, meta, out)
     report["seconds"] = round(time.perf_counter() - t0, 1)
+    report["wall_seconds"] = {
+        "total": report["seconds"],
+        "content": round(t_content, 1),
+        "methods": round(result.seconds, 1),
+        "split_spread": round(t_spread, 1),
+    }
+    write_json(out / "report.json", report)
     return report
