@@ -45,6 +45,9 @@ def _features(r: np.ndarray) -> ContentFeatures:
 def small_workspace(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """12 videos: R in the feature store, early events (all but the last), final labels."""
     monkeypatch.setenv("M3TR_VECTOR_BACKEND", "numpy")
+    # vectors written below under lite-v1: the lite profile with MiniLM text (lite proper
+    # carries its text fit in its version)
+    monkeypatch.setenv("M3TR_ENCODER_PROFILE", "lite-minilm")
     from app.settings import get_settings
 
     get_settings.cache_clear()
