@@ -46,6 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 COLLECTION = "bench"
 DEFAULT_EDGE = EdgeStoreConfig()
+_CPU_MS: list[float] = []  # process CPU ms of the last _time_queries call, one per query
 
 
 def _rss_mb() -> float:
@@ -161,12 +162,14 @@ def _time_queries(
     flt: Filter | None,
 ) -> tuple[list[float], list[list[int]]]:
     """Latency (ms) and top-10 ids of ``n_single`` one-query Eq. 3 retrievals (re-score included)."""
-    lat, got = [], []
+    lat, cpu, got = [], [], []
     for i in range(n_single):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = retrieve(store, COLLECTION, qs[i], qt[i], top_s=10, prefetch_n=prefetch_n, filter=flt)
         lat.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
         got.append(res.video_ids)
+    _CPU_MS[:] = cpu
     return lat, got
 
 
@@ -199,7 +202,9 @@ def _bench_store(
         index = f"hnsw m={edge.hnsw_m} ef_construct={edge.hnsw_ef_construct} ef={edge.hnsw_ef}"
         index += f" ({info['indexed_vectors']} indexed vectors, {info['segments']} segments)"
     _time_queries(store, qs, qt, min(5, n_single), prefetch_n, flt)  # warm the pages
+    load = os.getloadavg()[0]
     lat, got = _time_queries(store, qs, qt, n_single, prefetch_n, flt)
+    cpu_p50 = float(np.percentile(_CPU_MS, 50))
     rss_mb = _rss_mb() - rss0
     n_batch = min(len(qs), max(batch, n_single)) if name != "qdrant" else n_single
     t0 = time.perf_counter()
@@ -224,6 +229,7 @@ def _bench_store(
                 "prefetch_n": n_pf,
                 "hnsw_ef": ef if isinstance(store, EdgeStore) else None,
                 "p50_ms": round(float(np.percentile(s_lat, 50)), 3),
+                "cpu_p50_ms": round(float(np.percentile(_CPU_MS, 50)), 3),
                 "p99_ms": round(float(np.percentile(s_lat, 99)), 3),
                 "recall_at_10": round(recall_at(s_got, truth[:n_single]), 4),
             }
@@ -239,8 +245,10 @@ def _bench_store(
         "p99_ms": round(float(np.percentile(lat, 99)), 3),
         "recall_at_10": round(recall_at(got, truth[:n_single]), 4),
         "build_s": round(build_s, 2),
+        "cpu_p50_ms": round(cpu_p50, 3),  # process CPU per query: less moved by other load
         "rss_mb": round(rss_mb, 1),
         "cached": cached,
+        "load_1min": round(load, 2),
         "index": index,
         "batch_ms_per_query": round(batch_ms, 3),
         "batch_size": batch,

@@ -59,8 +59,11 @@ DEFAULT_TOP_S = 10
 # Prefetch per named vector (semantic, temporal, joint). On ../shared/data (CED Weibo, 2,032
 # posts) recall@10 vs exact Eq. 3 over the whole bank is 0.9999 from N = 20 and 1.0 from N = 30
 # (`m3tr bench retrieval-prefetch`); on 1M clustered vectors with FAISS IVF-PQ (nprobe 24),
-# N = 50 is the smallest tried with recall@10 >= 0.95. See benchmarks/results/retrieval.md.
-DEFAULT_PREFETCH_N = 50
+# N = 50 reached 0.961. On Qdrant Edge (HNSW m 16) at 100k clustered vectors N = 50 stops at
+# recall@10 0.89-0.91 whatever hnsw_ef (the joint vector's HNSW search under Eq. 3's per-query
+# weights is the weak part), N = 100 gives 0.95-0.99 (ef 32-256): hence N = 100 with ef 128.
+# See benchmarks/results/retrieval.md.
+DEFAULT_PREFETCH_N = 100
 
 Mode = Literal["temporal_aware", "content_only"]
 NO_BANK_TEMPORAL = "the bank has no temporal vectors (among the videos the filter allows)"
