@@ -104,14 +104,16 @@ class SharedMHP:
     each caller its own copy (the fusion model fine-tunes it), so ``m3tr``, its ablations and
     ``trajectory_only_retrieval`` share one fit and its trajectory vectors.
 
+    ``mhp_sizes``: the recipe's candidate model sizes (default: the recipe's own).
     ``fit_seed``: pre-train once per training set with this seed for every run seed (the
     fusion model's training still follows the run seed). The MHP recipe (several sizes, early
     stopping on whole windows) is the costliest step of an evaluation; one fit per split keeps
     the whole evaluation within its time budget.
     """
 
-    def __init__(self, fit_seed: int | None = None) -> None:
+    def __init__(self, fit_seed: int | None = None, mhp_sizes: str | None = None) -> None:
         self.fit_seed = fit_seed
+        self.mhp_sizes = mhp_sizes
         self._mhp: dict[tuple[int, int], nn.Module] = {}
         self._vectors: dict[tuple[int, int, int, int], np.ndarray] = {}
 
@@ -121,8 +123,13 @@ class SharedMHP:
         key = (id(train), seed)
         if key not in self._mhp:
             seed_everything(seed)
+            extra = {}
+            if self.mhp_sizes:  # candidate sizes of the shared recipe ("16-8-1,32-16-2")
+                from m3tr_core.temporal.recipe import MHPRecipe, parse_sizes
+
+                extra["recipe"] = MHPRecipe(seed=seed, sizes=parse_sizes(self.mhp_sizes))
             self._mhp = {key: pretrain_mhp(train.event_t, train.event_k, num_types,
-                                           obs_window_s, seed)}  # fmt: skip
+                                           obs_window_s, seed, **extra)}  # fmt: skip
             self._vectors = {}
         return self._mhp[key]
 
@@ -143,6 +150,25 @@ class SharedMHP:
                 mhp, data.event_t, data.event_k, train.spec.obs_window_s, length, seed=seed
             )
         return self._vectors[key]
+
+
+def temporal_score_spread(
+    query: np.ndarray, bank: np.ndarray, nb: NeighbourIndex
+) -> dict[str, float]:
+    """How the trajectory axis ranks a query's retrieved neighbours: their normalised temporal
+    scores ``Norm(s_i . s_j)`` (min-max over the whole bank, Eq. 3), per query the spread
+    (max - min) among its top-S, the lowest and the highest; means over queries.
+    query (Q, d), bank (N, d)."""
+    scores = query @ bank.T  # (Q, N)
+    lo = scores.min(axis=1, keepdims=True)  # (Q, 1)
+    hi = scores.max(axis=1, keepdims=True)
+    norm = (np.take_along_axis(scores, nb.idx, axis=1) - lo) / np.where(hi > lo, hi - lo, 1.0)
+    top = np.where(nb.mask, norm, np.nan)  # (Q, S)
+    return {
+        "norm_spread_mean": round(float(np.nanmean(np.nanmax(top, 1) - np.nanmin(top, 1))), 4),
+        "norm_min_mean": round(float(np.nanmean(np.nanmin(top, 1))), 4),
+        "norm_max_mean": round(float(np.nanmean(np.nanmax(top, 1))), 4),
+    }
 
 
 class M3TRMethod:
@@ -167,6 +193,7 @@ class M3TRMethod:
         self.trajectory_vectors = trajectory_vectors or profile_trajectory_vectors
         self.stack_with = stack_with
         self.last_model: M3TRFusion | None = None
+        self.neighbour_scores: dict[str, float] | None = None
 
     def config(self, train: TaskData) -> FusionConfig:
         v = self.variant
@@ -205,6 +232,10 @@ class M3TRMethod:
             n_te = bank.query(te.content.R, traj(te), cfg.top_s, None, "eval")
         finally:
             bank.close()
+        t_te, t_tr = traj(te), traj(tr)
+        self.neighbour_scores = (
+            None if t_te is None or t_tr is None else temporal_score_spread(t_te, t_tr, n_te)
+        )
         return n_tr, n_va, n_te
 
     def _mhp_trajectory(self, mhp: nn.Module, obs_window_s: float, seed: int) -> TrajectoryVectors:
@@ -303,6 +334,7 @@ class M3TRMethod:
                 ),
                 "best_epoch": result.best_epoch,
                 "train_seconds": round(result.seconds, 2),
+                "test_neighbour_temporal_scores": self.neighbour_scores if n_te else None,
                 **stack_info,
             },
         )
