@@ -41,8 +41,10 @@ MARKER = "demo.json"
 DEFAULT_HOME = Path("m3tr-data") / "demo"
 TEST_SHARE = 0.2
 TEMPORAL_EPOCHS = 8
-TEMPORAL_MAX_LEN = 128
-FUSED_EPOCHS = 40  # early stopping ends it sooner; at 5 epochs val nMSE was 1.36 (worse than the mean)
+TEMPORAL_MAX_LEN = 512  # the recipe's cap (cut windows are counted in the model's record)
+FUSED_EPOCHS = (
+    40  # early stopping ends it sooner; at 5 epochs val nMSE was 1.36 (worse than the mean)
+)
 
 
 @contextmanager
@@ -192,14 +194,8 @@ def train_temporal(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
     from m3tr_core.db.models import ModelVersion, Video
     from m3tr_core.db.session import transaction
     from m3tr_core.demo_corpus import EVENT_TYPES
-    from m3tr_core.temporal import (
-        EventVocab,
-        MHPConfig,
-        MHPModel,
-        TrainConfig,
-        load_sequences,
-        save_mhp,
-    )
+    from m3tr_core.temporal import EventVocab, load_sequences, save_mhp
+    from m3tr_core.temporal.recipe import MHPRecipe, ModelSize, train_mhp
 
     name = "demo-mhp"
     with ctx.session_factory() as session:
@@ -211,24 +207,26 @@ def train_temporal(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
         )
         vocab = EventVocab(EVENT_TYPES)
         seqs = load_sequences(session, vocab, video_ids=train_ids, window_s=ctx.horizon_s)
-    cfg = MHPConfig(
-        n_types=vocab.n_types, type_names=vocab.types, d_model=16, d_state=4, n_layers=1,
-        dt_rank=4,
+    # the shared recipe (early stopping on validation), one small size to keep the demo quick
+    recipe = MHPRecipe(
+        max_events=TEMPORAL_MAX_LEN, max_epochs=TEMPORAL_EPOCHS, lr=1e-2,
+        sizes=(ModelSize(16, 8, 1),),
     )  # fmt: skip
-    model = MHPModel(cfg, max_len=TEMPORAL_MAX_LEN)
-    train = TrainConfig(epochs=TEMPORAL_EPOCHS, batch_size=32, lr=1e-2, max_len=TEMPORAL_MAX_LEN)
-    with stage("temporal model", None) as adv:
-        report = model.fit(seqs, train, lambda step, total, loss: adv(step, total))
+    with stage("temporal model", 100) as adv:
+        result = train_mhp(
+            seqs, vocab, recipe, progress=lambda f: adv(int(f * 100), 100),
+            device=ctx.device, t_obs_s=ctx.obs_window_s,
+        )  # fmt: skip
     directory = ctx.model_dir / name
-    save_mhp(model.module, directory)
+    save_mhp(result.model, directory)
     metrics = {
-        "train_nll_per_event": report.final_loss,
-        "steps": report.steps,
+        **result.record(),
         "n_videos": len(seqs),
         "n_events": int(sum(len(q) for q in seqs)),
-        "alpha": model.module.hawkes.alpha.detach().cpu().numpy().round(4).tolist(),
+        "alpha": result.model.hawkes.alpha.detach().cpu().numpy().round(4).tolist(),
         "event_types": list(vocab.types),
     }
+    cfg = result.model.config
     with transaction(ctx.session_factory) as session:
         model_id = registry.register(
             session,

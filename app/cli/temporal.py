@@ -16,9 +16,7 @@ from m3tr_core.db.models import Event, ModelVersion
 from m3tr_core.db.session import transaction
 from m3tr_core.temporal import (
     EventVocab,
-    MHPConfig,
     MHPModel,
-    TrainConfig,
     load_mhp,
     load_sequences,
     save_mhp,
@@ -41,23 +39,32 @@ def _vocab(types: str | None, found: list[str], declared: tuple[str, ...]) -> Ev
 @app.command("fit")
 def fit(
     name: str = typer.Option(..., "--name", help="model version name (unique)"),
-    window_h: float = typer.Option(24.0, help="events in [0, window) hours after publication"),
+    window_h: float | None = typer.Option(
+        None, help="observation window: events in [0, window) hours (default M3TR_OBS_WINDOW_S)"
+    ),
     types: str | None = typer.Option(
         None, help="event types, comma-separated (default: all found)"
     ),
-    epochs: int = typer.Option(10, min=1),
-    batch_size: int = typer.Option(16, min=1),
-    lr: float = typer.Option(1e-2, min=0.0),
-    max_len: int = typer.Option(512, min=1, help="events kept per video"),
+    max_epochs: int = typer.Option(12, "--max-epochs", "--epochs", min=1, help="epoch cap"),
+    patience: int = typer.Option(2, min=1, help="early stop after this many epochs without gain"),
+    batch_size: int = typer.Option(32, min=1),
+    lr: float = typer.Option(5e-3, min=0.0),
+    max_events: int = typer.Option(
+        512, "--max-events", "--max-len", min=1, help="events kept per window (cut ones counted)"
+    ),
+    sizes: str = typer.Option(
+        "16-8-1,32-16-2", help="candidate sizes d_model-d_state-layers, chosen on validation"
+    ),
     max_videos: int | None = typer.Option(None, min=1, help="train on at most this many videos"),
-    d_model: int = typer.Option(16, min=2),
-    d_state: int = typer.Option(4, min=1),
-    n_layers: int = typer.Option(1, min=1),
     seed: int = typer.Option(0),
     activate: bool = typer.Option(True, help="mark this version active for kind 'mhp'"),
 ) -> None:
-    """Train the MHP on the events in the database and register a model version (kind 'mhp')."""
+    """Train the MHP on the events in the database by the shared recipe (early stopping and
+    model size on a validation split) and register a model version (kind 'mhp')."""
+    from m3tr_core.temporal.recipe import recipe_from_params, train_mhp
+
     s = settings()
+    window_h = window_h if window_h is not None else s.obs_window_s / 3600.0
     factory = session_factory()
     with factory() as session:
         if session.scalar(select(ModelVersion.id).where(ModelVersion.name == name)) is not None:
@@ -69,35 +76,33 @@ def fit(
         fail(f"no events of types {list(vocab.types)} within {window_h} h of publication")
     if max_videos is not None:
         seqs = seqs[:max_videos]
+    try:
+        recipe = recipe_from_params(
+            {"max_epochs": max_epochs, "patience": patience, "batch_size": batch_size,
+             "lr": lr, "max_events": max_events, "sizes": sizes, "seed": seed}
+        )  # fmt: skip
+    except ValueError as exc:
+        fail(str(exc))
     n_events = sum(len(q) for q in seqs)
     console.print(f"training on {len(seqs)} videos, {n_events} events, types {list(vocab.types)}")
-    cfg = MHPConfig(
-        n_types=vocab.n_types,
-        type_names=vocab.types,
-        d_model=d_model,
-        d_state=d_state,
-        n_layers=n_layers,
-        dt_rank=max(1, d_model // 4),
-    )
-    model = MHPModel(cfg, max_len=max_len)
-    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_len=max_len, seed=seed)
-    with Progress(
-        TextColumn("[bold]fit[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("nll/event {task.fields[loss]:.4f}"), TimeElapsedColumn(), console=console,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("fit", total=None, loss=float("nan"))
-
-        def progress(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, total=total, loss=loss)
-
-        report = model.fit(seqs, train, progress)
     directory = s.model_dir / name
     if directory.exists():
         fail(f"{directory} already exists: remove it or choose another --name")
-    checkpoint = save_mhp(model.module, directory)
+    with Progress(
+        TextColumn("[bold]fit[/]"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=console,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("fit", total=1.0)
+        result = train_mhp(
+            seqs, vocab, recipe, progress=lambda f: bar.update(task, completed=f),
+            device=s.device, t_obs_s=window_h * 3600.0,
+        )  # fmt: skip
+    checkpoint = save_mhp(result.model, directory)
     metrics: dict[str, Any] = {
-        "train_nll_per_event": report.final_loss,
-        "steps": report.steps,
+        "val_nll_per_event": result.val_nll_per_event,
+        "epochs": result.epochs,
+        "size": result.record()["size"],
+        "truncated_windows": result.truncated,
         "n_videos": len(seqs),
         "n_events": n_events,
         "window_s": window_h * 3600.0,
@@ -108,10 +113,7 @@ def fit(
                 session,
                 name=name,
                 kind="mhp",
-                config={
-                    "mhp": cfg.to_dict(),
-                    "train": {k: v for k, v in vars(train).items() if k != "extra"},
-                },
+                config={"mhp": result.model.config.to_dict(), "recipe": result.record()},
                 metrics=metrics,
                 checkpoint_path=str(checkpoint.parent),
             )

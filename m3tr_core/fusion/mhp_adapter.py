@@ -6,9 +6,10 @@ the per-event point-process NLL of the observed window for ``L = L_pred + gamma 
 Events are the first L of the window (``FusionConfig.event_keep = "first"``); a sequence
 that fills all L slots is treated as cut there (its window ends at its last kept event).
 
-``pretrain_mhp`` fits the MHP alone first (Hawkes warm start, then the temporal core's
-trainer) and ``signature_vectors`` gives the retrieval vectors: the mean-pooled fixed-length
-signature (thinning-extended to L events, paper §3.2.2), L2-normalised.
+``pretrain_mhp`` fits the MHP alone first by the shared recipe (``temporal.recipe``: whole
+windows, early stopping, size on validation) and ``signature_vectors`` gives the retrieval
+vectors: trajectory signatures over the whole window, centred and whitened by the transform
+fitted on the training windows (``temporal.trajectory``).
 """
 
 from __future__ import annotations
@@ -107,23 +108,54 @@ def pretrain_mhp(
     num_types: int,
     obs_window_s: float,
     seed: int,
-    max_len: int = 32,
-    epochs: int = 1,
-    d_model: int = 16,
+    recipe=None,  # noqa: ANN001  (m3tr_core.temporal.recipe.MHPRecipe)
+    val: tuple[Sequence[np.ndarray], Sequence[np.ndarray]] | None = None,
 ) -> nn.Module:
-    """Fit an MHP (Hawkes warm start, then ``epochs`` of NLL) on the observed windows."""
-    from m3tr_core.temporal import MHPConfig, MHPModel, TrainConfig
+    """Fit the MHP by the shared recipe (``m3tr_core.temporal.recipe``: whole windows, early
+    stopping and model size on validation, trajectory transform) on the observed windows.
 
-    torch.manual_seed(seed)
-    cfg = MHPConfig(n_types=num_types, time_unit_s=3600.0, d_model=d_model, d_state=4, n_layers=1)
-    model = MHPModel(cfg, max_len=max_len)
+    ``val``: (event_t, event_k) of validation windows (default: a seeded share of the train
+    windows). The recipe's record is kept on the module as ``recipe_record``. The last
+    result is memoised by (windows, recipe): variants of one evaluation seed share one MHP.
+    """
+    from m3tr_core.temporal import EventVocab
+    from m3tr_core.temporal.recipe import MHPRecipe, train_mhp
+
+    recipe = recipe or MHPRecipe(seed=seed)
+    key = _memo_key(event_t, event_k, num_types, obs_window_s, recipe, val)
+    if key in _PRETRAINED:  # the same windows and recipe: reuse (ablations share one MHP)
+        return _PRETRAINED[key]
+    vocab = EventVocab(tuple(str(k) for k in range(num_types)))
     seqs = sequences_of(event_t, event_k, obs_window_s)
-    report = model.fit(
-        seqs,
-        TrainConfig(epochs=epochs, batch_size=32, lr=1e-2, max_len=max_len, seed=seed),
-    )
-    logger.info("MHP pre-trained on %d sequences (%s)", len(seqs), getattr(report, "steps", "?"))
-    return model.module
+    val_seqs = None if val is None else sequences_of(val[0], val[1], obs_window_s)
+    result = train_mhp(seqs, vocab, recipe, val=val_seqs, t_obs_s=obs_window_s)
+    logger.info(
+        "MHP trained on %d windows: size %s, validation nll/event %.4f, %d epoch(s), %d cut",
+        result.n_train, result.record()["size"], result.val_nll_per_event, result.epochs,
+        result.truncated,
+    )  # fmt: skip
+    result.model.recipe_record = result.record()
+    while len(_PRETRAINED) >= 4:  # a few MB each; an evaluation trains one per seed
+        _PRETRAINED.pop(next(iter(_PRETRAINED)))
+    _PRETRAINED[key] = result.model
+    return result.model
+
+
+_PRETRAINED: dict[tuple, nn.Module] = {}
+
+
+def _memo_key(event_t, event_k, num_types, obs_window_s, recipe, val) -> tuple:  # noqa: ANN001
+    """Identity of a pretraining run: the windows (a digest of every time and type), the
+    types, the window and the recipe."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for t, k in zip(event_t, event_k, strict=True):
+        h.update(np.ascontiguousarray(t, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(k, dtype=np.int64).tobytes())
+        h.update(b"|")
+    extra = None if val is None else len(val[0])
+    return (h.hexdigest(), num_types, float(obs_window_s), repr(recipe), extra)
 
 
 def signature_vectors(
@@ -135,15 +167,11 @@ def signature_vectors(
     seed: int = 0,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """(N, d_mhp) L2-normalised mean-pooled signatures (thinning-extended to ``length``)."""
-    from m3tr_core.temporal import temporal_signature
+    """(N, d_s) trajectory vectors over each whole window, through the MHP's trajectory
+    transform (centred, whitened, L2-normalised): ``m3tr_core.temporal.trajectory``.
+    ``seed`` and ``batch_size`` are kept for callers; the vectors are deterministic."""
+    from m3tr_core.temporal.trajectory import trajectory_vectors
 
     seqs = sequences_of(event_t, event_k, obs_window_s)
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, len(seqs), batch_size):
-        sig = temporal_signature(mhp, seqs[i : i + batch_size], length, generator=gen)
-        out.append(sig.pooled.numpy())
-    v = np.concatenate(out).astype(np.float32)  # (N, d)
-    norm = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.where(norm > 0, norm, 1.0)
+    vectors, _ = trajectory_vectors(mhp, seqs, obs_window_s, length)
+    return vectors.astype(np.float32)  # (N, d_s)

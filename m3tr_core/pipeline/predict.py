@@ -190,6 +190,7 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
             trajectory["curve_method"] = method
             trajectory["fused"] = describe(fused, fused_model)
             method, row_model = "fused", fused_model
+    match_intensity_to_curve(trajectory, float(ctx.obs_window_s))
     trajectory["observed_until"] = float(ctx.obs_window_s)
     trajectory["method"] = method
     trajectory["retrieval_reason"] = result.reason
@@ -257,6 +258,44 @@ def level_curve_to_total(
     lo = np.minimum(bands["lo"], bands["median"])
     hi = np.maximum(bands["hi"], bands["median"])
     trajectory.update(median=bands["median"].tolist(), lo=lo.tolist(), hi=hi.tolist())
+
+
+def intensity_integral(intensity: dict[str, Any], start_s: float) -> float:
+    """Events the plotted total intensity adds over ``[start_s, end of its grid]`` (trapezoid
+    over its grid; intensities are per ``unit_s``)."""
+    t = np.asarray(intensity["t"], dtype=np.float64)  # (G,)
+    lam = np.asarray(intensity["total"], dtype=np.float64).reshape(len(t), -1).sum(1)  # (G,)
+    keep = t >= start_s
+    return float(np.trapezoid(lam[keep], t[keep] / float(intensity.get("unit_s", 1.0))))
+
+
+def match_intensity_to_curve(trajectory: dict[str, Any], obs_until: float) -> None:
+    """Scale the plotted intensity after ``obs_until`` so that its integral is the plotted
+    median curve's increase over the same span: the table, the curve and the intensity tell
+    one story. The simulation gives the mean intensity over paths and the curve is a median
+    (and a fused model may set the level), so without this the plotted rate could imply far
+    more (or fewer) events than the curve shows. The factor is kept as ``intensity["scale"]``
+    (1.0: nothing changed); the Hawkes/correction split keeps its proportions."""
+    intensity = trajectory.get("intensity")
+    if not intensity or not intensity.get("t"):
+        return
+    t_curve = np.asarray(trajectory["t"], dtype=np.float64)  # (G',)
+    median = np.asarray(trajectory["median"], dtype=np.float64)  # (G',)
+    t_grid = np.asarray(intensity["t"], dtype=np.float64)  # (G,)
+    after = t_grid >= obs_until
+    if after.sum() < 2:
+        return
+    start, end = float(t_grid[after][0]), float(t_grid[-1])
+    increase = float(np.interp(end, t_curve, median) - np.interp(start, t_curve, median))
+    integral = intensity_integral(intensity, start)
+    scale = increase / integral if integral > 0 else 1.0
+    for key in ("total", "hawkes", "correction"):
+        if intensity.get(key) is None:
+            continue
+        arr = np.asarray(intensity[key], dtype=np.float64)  # (G, K)
+        arr[after] *= scale
+        intensity[key] = arr.tolist()
+    intensity["scale"] = float(scale)
 
 
 def _fused(

@@ -101,12 +101,12 @@ def embed_temporal(
 def _mhp_vector(
     ctx: PipelineContext, model: ActiveModel, video_id: int, t: np.ndarray, types: np.ndarray
 ) -> TemporalVector:
-    """X^s of the active MHP (``temporal_api``) and its mean pool as the retrieval vector."""
+    """X^s of the active MHP (``temporal_api``) and its whitened trajectory vector."""
     from m3tr_core.pipeline import temporal_api
 
-    signature, cold = temporal_api.signature(ctx, model, video_id, t, types)  # (L, d)
+    signature, vector, cold = temporal_api.signature(ctx, model, video_id, t, types)  # (L, d)
     return TemporalVector(
-        vector=signature.mean(axis=0).astype(np.float32),  # (d,)
+        vector=vector.astype(np.float32),  # (d_s,)
         signature=signature,
         source="mhp",
         tag=f"mhp-{model.id}",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_LENGTH = 32  # L: events per signature X^s (observed, then thinned)
+SIGNATURE_LENGTH = 32  # L: rows of X^s, h(t) on L times over the observation window
 
 
 class TemporalModelUnavailable(RuntimeError):
@@ -68,20 +68,23 @@ def _generator(video_id: int, mhp: MHP) -> torch.Generator:
 
 
 def signature_dim(ctx: PipelineContext, model: ActiveModel) -> int:
-    """d of the model's signature rows (= its retrieval vector size)."""
-    return int(load_model(ctx, model).config.d_model)
+    """d_s of the model's retrieval vector (its trajectory transform's output)."""
+    from m3tr_core.temporal.trajectory import vector_dim
+
+    return vector_dim(load_model(ctx, model))
 
 
 def signature(
     ctx: PipelineContext, model: ActiveModel, video_id: int, t: np.ndarray, types: np.ndarray
-) -> tuple[np.ndarray, bool]:
-    """X^s (L, d) float32 of the video, and whether it is a cold start (no observed event)."""
-    from m3tr_core.temporal import temporal_signature
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """X^s (L, d) float32 over the whole observation window, the retrieval vector (d_s,)
+    through the model version's trajectory transform, and whether it is a cold start."""
+    from m3tr_core.temporal.trajectory import trajectory_vectors
 
     mhp = load_model(ctx, model)
     seq = _sequence(ctx, mhp, t, types, video_id)
-    sig = temporal_signature(mhp, [seq], SIGNATURE_LENGTH, generator=_generator(video_id, mhp))
-    return sig.X[0].cpu().numpy().astype(np.float32), bool(sig.cold_start[0])  # (L, d)
+    vectors, feats = trajectory_vectors(mhp, [seq], ctx.obs_window_s, SIGNATURE_LENGTH)
+    return feats.X[0], vectors[0], bool(feats.cold_start[0])  # (L, d), (d_s,)
 
 
 def forecast(

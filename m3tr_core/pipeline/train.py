@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import select
 
@@ -25,16 +24,10 @@ from m3tr_core.pipeline.temporal import ActiveModel
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "epochs": 3,
-    "batch_size": 16,
-    "lr": 1e-2,
-    "max_len": 512,
-    "d_model": 16,
-    "d_state": 4,
-    "n_layers": 1,
-    "seed": 0,
-}
+RECIPE_PARAMS = (
+    "max_epochs", "epochs", "patience", "batch_size", "lr", "max_events", "max_len", "seed",
+    "sizes", "d_model", "d_state", "n_layers",
+)  # fmt: skip  # job params passed to the MHP recipe (m3tr_core.temporal.recipe)
 
 
 def model_name(job: JobView) -> str:
@@ -58,14 +51,16 @@ def train_mhp(
     Raises:
         BadInputError: no events of the vocabulary in the observation window.
     """
-    from m3tr_core.temporal import EventVocab, MHPConfig, TrainConfig, load_sequences, save_mhp
-    from m3tr_core.temporal.models import MHPModel
+    from m3tr_core.temporal import EventVocab, load_sequences, save_mhp
 
     done = trained_model(ctx, job)
     if done is not None:
         log.info("job %d: model version %s already trained", job.id, done.name)
         return done
-    p = {**DEFAULTS, **{k: v for k, v in job.params.items() if k in DEFAULTS}}
+    from m3tr_core.temporal.recipe import recipe_from_params
+    from m3tr_core.temporal.recipe import train_mhp as run_recipe
+
+    recipe = recipe_from_params({k: v for k, v in job.params.items() if k in RECIPE_PARAMS})
     vocab = EventVocab(tuple(ctx.event_rules.vocabulary))
     window_s = float(job.params.get("window_s", ctx.obs_window_s))
     with ctx.session_factory() as session:
@@ -74,43 +69,21 @@ def train_mhp(
         raise BadInputError(
             f"no events of types {list(vocab.types)} within {window_s:g} s of publication"
         )
-    cfg = MHPConfig(
-        n_types=vocab.n_types,
-        type_names=vocab.types,
-        d_model=int(p["d_model"]),
-        d_state=int(p["d_state"]),
-        n_layers=int(p["n_layers"]),
-        dt_rank=max(1, int(p["d_model"]) // 4),
-    )
-    train = TrainConfig(
-        epochs=int(p["epochs"]),
-        batch_size=int(p["batch_size"]),
-        lr=float(p["lr"]),
-        max_len=int(p["max_len"]),
-        seed=int(p["seed"]),
-    )
-    model = MHPModel(cfg, max_len=train.max_len)
-    report = model.fit(
-        seqs,
-        train,
-        (lambda step, total, loss: progress(step / max(total, 1))) if progress else None,
-    )
+    result = run_recipe(seqs, vocab, recipe, progress=progress, device=ctx.device, t_obs_s=window_s)
     name = model_name(job)
     folder = ctx.model_dir / name
     shutil.rmtree(folder, ignore_errors=True)  # a checkpoint left by a killed attempt
-    save_mhp(model.module, folder)
+    save_mhp(result.model, folder)
     with transaction(ctx.session_factory) as session:
         out = registry.register(
             session,
             name=name,
             kind="mhp",
-            config={
-                "mhp": cfg.to_dict(),
-                "train": {k: v for k, v in vars(train).items() if k != "extra"},
-            },
+            config={"mhp": result.model.config.to_dict(), "recipe": result.record()},
             metrics={
-                "train_nll_per_event": report.final_loss,
-                "steps": report.steps,
+                "val_nll_per_event": result.val_nll_per_event,
+                "epochs": result.epochs,
+                "truncated_windows": result.truncated,
                 "n_videos": len(seqs),
                 "n_events": int(sum(len(q) for q in seqs)),
                 "window_s": window_s,
@@ -119,10 +92,10 @@ def train_mhp(
             checkpoint_path=str(folder),
         )
     log.info(
-        "job %d: trained %s on %d videos (nll/event %.4f)",
+        "job %d: trained %s on %d videos (validation nll/event %.4f)",
         job.id,
         name,
         len(seqs),
-        report.final_loss,
+        result.val_nll_per_event,
     )
     return out

@@ -29,6 +29,27 @@ def select_rows(batch: EventBatch, rows: Sequence[int] | Tensor) -> EventBatch:
     )
 
 
+def slice_slots(batch: EventBatch, start: int, stop: int) -> EventBatch:
+    """Slots ``start..stop-1`` of every row (a chunk of a long batch; slot 0 of the chunk is
+    not a BOS unless ``start`` is 0). ``lengths`` counts the real events in the chunk."""
+    sl = slice(start, stop)
+    mask = batch.mask[:, sl]
+    real = mask.clone()
+    if start == 0:
+        real[:, 0] = False
+    return EventBatch(
+        batch.times[:, sl],
+        batch.types[:, sl],
+        mask,
+        batch.dt[:, sl],
+        real.sum(1),
+        batch.t_end,
+        batch.n_types,
+        batch.time_unit_s,
+        list(batch.keys),
+    )
+
+
 def repeat_rows(batch: EventBatch, n: int) -> EventBatch:
     """Each row ``n`` times in a row (row i -> rows i*n .. i*n+n-1)."""
     idx = torch.arange(batch.batch_size, device=batch.times.device).repeat_interleave(n)

@@ -1,4 +1,5 @@
-"""Save and load MHP checkpoints: weights via safetensors, config as JSON beside them."""
+"""Save and load MHP checkpoints: weights via safetensors, config as JSON beside them, and the
+trajectory transform (``trajectory.safetensors``) when the model has one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from m3tr_core.temporal.config import MHPConfig
 from m3tr_core.temporal.mhp import MHP
+from m3tr_core.temporal.trajectory import TrajectoryTransform
 
 WEIGHTS = "mhp.safetensors"
 CONFIG = "mhp_config.json"
@@ -26,6 +28,8 @@ def save_mhp(model: MHP, directory: str | Path) -> Path:
         Path(tmp, CONFIG).write_text(json.dumps(model.config.to_dict(), indent=2))
         os.replace(os.path.join(tmp, WEIGHTS), directory / WEIGHTS)
         os.replace(os.path.join(tmp, CONFIG), directory / CONFIG)
+    if model.trajectory_transform is not None:
+        model.trajectory_transform.save(directory)
     return directory / WEIGHTS
 
 
@@ -38,4 +42,5 @@ def load_mhp(directory: str | Path, device: str = "cpu") -> MHP:
     cfg = MHPConfig.from_dict(json.loads((directory / CONFIG).read_text()))
     model = MHP(cfg)
     model.load_state_dict(load_file(str(directory / WEIGHTS), device=device))
+    model.trajectory_transform = TrajectoryTransform.load(directory)
     return model.to(device).eval()

@@ -93,6 +93,8 @@ class TrainConfig:
         warm_start: first fit a classical Hawkes (closed-form likelihood, L-BFGS) and start
             the MHP's Hawkes part from it (mu through the inverse softplus); the correction
             starts at zero, so training starts from the classical model.
+        patience: with a validation set, stop after this many epochs without a better
+            validation NLL (None: run every epoch).
     """
 
     epochs: int = 3
@@ -103,4 +105,5 @@ class TrainConfig:
     seed: int = 0
     clip: float = 5.0
     warm_start: bool = True
+    patience: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -6,6 +6,7 @@ Mei & Eisner's neural Hawkes process). Same interface as :class:`TimeAwareMamba`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +48,26 @@ class GRUContext(nn.Module):
         h = torch.where(batch.mask[..., None], h, h[rows, last][:, None, :])
         gamma = F.softplus(self.rate(h))  # (B, L+1, d_model)
         return self.norm_f(h), GRUStates(h, gamma)
+
+    def encode_chunks(
+        self, batch: EventBatch, chunk: int
+    ) -> Iterator[tuple[int, Tensor, GRUStates]]:
+        """:meth:`encode` ``chunk`` slots at a time (first slot, outputs, states), carrying the
+        hidden state; memory O(B * chunk * d_model) whatever the length."""
+        width = batch.times.shape[1]
+        h0: Tensor | None = None  # (1, B, d_model) after the last real slot so far
+        rows = torch.arange(batch.batch_size, device=batch.times.device)
+        for start in range(0, width, chunk):
+            sl = slice(start, min(start + chunk, width))
+            x = self.inputs(batch.types[:, sl], batch.dt[:, sl], batch.times[:, sl])  # (B, c, d)
+            h, _ = self.gru(x, h0)  # (B, c, d_model)
+            last = (batch.lengths - start).clamp(max=h.shape[1] - 1)  # (B,) -1: before chunk
+            held = h[rows, last.clamp(min=0)]  # (B, d_model)
+            if h0 is not None:
+                held = torch.where((last >= 0)[:, None], held, h0[0])
+            h = torch.where(batch.mask[:, sl, None], h, held[:, None, :])  # padding holds
+            h0 = held[None].contiguous()
+            yield start, self.norm_f(h), GRUStates(h, F.softplus(self.rate(h)))
 
     def readout(self, hist: GRUStates, idx: Tensor, tau: Tensor) -> Tensor:
         """h at ``tau`` (B, Q) after slot ``idx`` (B, Q) -> (B, Q, d_model)."""

@@ -63,15 +63,23 @@ class HawkesExcitation(nn.Module):
     def decay(self) -> Tensor:
         return F.softplus(self.decay_raw) + 1e-6
 
-    def states(self, batch: EventBatch) -> Tensor:
-        """Excitation states right after every slot: (B, L+1, K, K), ``[k, m]`` for source type m."""
+    def states(self, batch: EventBatch, init: Tensor | None = None) -> Tensor:
+        """Excitation states right after every slot: (B, L+1, K, K), ``[k, m]`` for source type m.
+
+        ``init`` (B, K, K): the states before the first slot (for a batch that continues an
+        earlier chunk of the same sequences); default zero.
+        """
         k = self.n_types
         decay = self.decay  # (K, K)
         a = torch.exp(-decay * batch.dt[..., None, None])  # (B, L+1, K, K)
         onehot = F.one_hot(batch.types, k + 1)[..., :k].to(a.dtype)  # (B, L+1, K) BOS/pad -> 0
         onehot = onehot * batch.mask[..., None]
         b = onehot[:, :, None, :].expand_as(a)  # (B, L+1, K, K)
-        return linear_scan(a, b)
+        out = linear_scan(a, b)
+        if init is not None:  # linear in the state: add init decayed to every slot
+            elapsed = batch.dt.cumsum(1)[..., None, None]  # (B, L+1, 1, 1)
+            out = out + torch.exp(-decay * elapsed) * init[:, None]
+        return out
 
     def excitation(self, states: Tensor, tau: Tensor) -> tuple[Tensor, Tensor]:
         """Decay states by ``tau`` and weigh them.

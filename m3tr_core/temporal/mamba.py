@@ -13,6 +13,7 @@ exactly the layer's output for slot ``i``; ``h(t)`` depends only on slots ``<= i
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -97,19 +98,30 @@ class TimeAwareMambaLayer(nn.Module):
         return u, z, rate, b, c
 
     def forward(
-        self, x: Tensor, clock: Tensor, want_states: bool, want_final: bool = True
+        self,
+        x: Tensor,
+        clock: Tensor,
+        want_states: bool,
+        want_final: bool = True,
+        init: Tensor | None = None,
     ) -> tuple[Tensor, LayerCache | None]:
         """x: (B, L, d_model), clock: (B, L) (0 on padding) -> out (B, L, d_model) and cache.
 
         With ``want_states`` the cache holds every slot's tensors (B, L, ...); otherwise only
-        the final state (B, D, N), or nothing when ``want_final`` is False.
+        the final state (B, D, N), or nothing when ``want_final`` is False. ``init`` (B, D, N):
+        the state before the first slot (default zero), so a long sequence can be encoded
+        chunk after chunk with the same result as in one piece.
         """
         u, z, rate, b, c = self._project(x)
         delta = rate * clock[..., None]  # (B, L, D)
+        carried = None if init is None else self.carry(init, delta)  # (B, L, D, N)
         if want_states or scan_backend(x.device) == "torch":
             y, states = selective_scan_bld(
                 u, delta, self.A, b, c, chunk=self.cfg.scan_chunk, return_states=want_states
             )
+            if carried is not None:
+                y = y + torch.einsum("bldn,bln->bld", carried, c)  # (B, L, D)
+                states = None if states is None else states + carried
             y = (y + u * self.D) * F.silu(z)  # (B, L, D)
             final = states[:, -1] if states is not None else None
         else:  # CUDA kernel (mamba-ssm), layout (B, D, L)
@@ -124,6 +136,9 @@ class TimeAwareMambaLayer(nn.Module):
                 return_last_state=True,
             )
             y, states = y.transpose(1, 2), None
+            if carried is not None:
+                y = y + torch.einsum("bldn,bln->bld", carried, c) * F.silu(z)
+                final = final + carried[:, -1]
         out = x + self.out_proj(y)  # (B, L, d_model)
         if want_states:
             return out, LayerCache(states, x, u, z, rate, c)  # type: ignore[arg-type]
@@ -131,7 +146,15 @@ class TimeAwareMambaLayer(nn.Module):
             return out, None
         if final is None:  # torch path without states: the final state alone
             final = self._final_state(u, delta, b)
+            if carried is not None:
+                final = final + carried[:, -1]
         return out, LayerCache(final)
+
+    def carry(self, init: Tensor, delta: Tensor) -> Tensor:
+        """(B, L, D, N): the state ``init`` (B, D, N) decayed to every slot of a chunk,
+        ``exp(A sum_{j<=l} delta_j) init``; added to the zero-start scan it gives the scan
+        started from ``init`` (the recurrence is linear in its state)."""
+        return torch.exp(delta.cumsum(1)[..., None] * self.A) * init[:, None]  # (B, L, D, N)
 
     def _final_state(self, u: Tensor, delta: Tensor, b: Tensor) -> Tensor:
         """(B, D, N) last state, as ``sum_l exp(A sum_{j>l} delta_j) delta_l u_l B_l``."""
@@ -182,6 +205,34 @@ class TimeAwareMamba(nn.Module):
         assert last is not None
         hist = MambaStates(last.state, last.x_in, last.u, last.z, last.rate, last.C, finals)  # type: ignore[arg-type]
         return self.norm_f(x), hist
+
+    def encode_chunks(
+        self, batch: EventBatch, chunk: int
+    ) -> Iterator[tuple[int, Tensor, MambaStates]]:
+        """:meth:`encode` ``chunk`` slots at a time: yields (first slot, outputs (B, c, d_model),
+        states of those c slots), carrying every layer's state across chunks, so memory is
+        O(B * chunk * D * N) whatever the length. ``finals`` hold the lower layers' states at
+        the chunk's end (padding keeps a state unchanged: its clock is 0)."""
+        width = batch.times.shape[1]
+        carry: list[Tensor | None] = [None] * len(self.layers)
+        for start in range(0, width, chunk):
+            sl = slice(start, min(start + chunk, width))
+            x = self.inputs(batch.types[:, sl], batch.dt[:, sl], batch.times[:, sl])  # (B, c, d)
+            clock = self.clock(batch.dt[:, sl]) * batch.mask[:, sl]  # (B, c)
+            finals: list[Tensor] = []
+            last: LayerCache | None = None
+            for i, layer in enumerate(self.layers):
+                is_last = i == len(self.layers) - 1
+                x, cache = layer(x, clock, want_states=is_last, init=carry[i])
+                assert cache is not None
+                if is_last:
+                    last, carry[i] = cache, cache.state[:, -1]
+                else:
+                    finals.append(cache.state)
+                    carry[i] = cache.state
+            assert last is not None
+            states = MambaStates(last.state, last.x_in, last.u, last.z, last.rate, last.C, finals)  # type: ignore[arg-type]
+            yield start, self.norm_f(x), states
 
     def readout(self, hist: MambaStates, idx: Tensor, tau: Tensor) -> Tensor:
         """h at ``tau`` (B, Q) after slot ``idx`` (B, Q) -> (B, Q, d_model)."""

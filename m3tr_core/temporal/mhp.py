@@ -11,14 +11,16 @@ The same class with ``config.context = "gru"`` is the neural-Hawkes baseline (no
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from m3tr_core.temporal.batch import EventBatch
+from m3tr_core.temporal.batch_ops import slice_slots
 from m3tr_core.temporal.config import MHPConfig
 from m3tr_core.temporal.gru_context import GRUContext
 from m3tr_core.temporal.hawkes import HawkesExcitation
@@ -29,6 +31,15 @@ from m3tr_core.temporal.likelihood import (
     stratified_points,
 )
 from m3tr_core.temporal.mamba import TimeAwareMamba
+from m3tr_core.temporal.state_ops import where_rows
+
+if TYPE_CHECKING:
+    from m3tr_core.temporal.trajectory import TrajectoryTransform
+
+# Largest per-chunk tensor of a streamed encoding, in elements (B x chunk x D x N): 8 MiB in
+# float32. Inference (sim_init, intensity_parts) encodes histories chunk by chunk under this
+# bound, so its memory does not grow with the number of observed events.
+STREAM_ELEMENTS = 1 << 21
 
 
 @dataclass
@@ -91,6 +102,8 @@ class MHP(nn.Module):
         self.f_max_raw = nn.Parameter(
             torch.full((k,), f0 + float(torch.log(-torch.expm1(torch.tensor(-f0)))))
         )
+        # fitted after training on the training windows; saved and loaded with the checkpoint
+        self.trajectory_transform: TrajectoryTransform | None = None
 
     @property
     def n_types(self) -> int:
@@ -119,16 +132,72 @@ class MHP(nn.Module):
         """
         if idx is None:
             idx = last_index_before(hist.batch, query)
+        return self._read(hist, query, idx)[1]
+
+    def _read(self, hist: History, query: Tensor, idx: Tensor) -> tuple[Tensor, IntensityParts]:
+        """h(t) (B, Q, d_model) and the intensity parts (B, Q, K) at ``query`` read from
+        slots ``idx`` (B, Q) of ``hist``."""
         rows = torch.arange(query.shape[0], device=query.device)[:, None]
         tau = (query - hist.batch.times[rows, idx]).clamp(min=0)  # (B, Q)
         h_part, _ = self.hawkes.excitation(hist.hawkes[rows, idx], tau)  # (B, Q, K)
         hawkes = self.hawkes.mu + h_part
-        corr = self.correction(self.context.readout(hist.context, idx, tau))  # (B, Q, K)
-        return IntensityParts(hawkes, corr, F.softplus(hawkes + corr))
+        h = self.context.readout(hist.context, idx, tau)  # (B, Q, d_model)
+        corr = self.correction(h)  # (B, Q, K)
+        return h, IntensityParts(hawkes, corr, F.softplus(hawkes + corr))
 
-    def intensity_parts(self, batch: EventBatch, query: Tensor) -> IntensityParts:
-        """Intensity parts (B, Q, K) at ``query`` (B, Q) given the events of ``batch``."""
-        return self.intensity(self.encode(batch), query)
+    def stream_chunk(self, batch_size: int) -> int:
+        """Slots per chunk of a streamed encoding of ``batch_size`` rows (see STREAM_ELEMENTS)."""
+        cfg = self.config
+        per_slot = max(1, batch_size) * max(cfg.d_inner * cfg.d_state, cfg.d_model, 1)
+        return max(64, STREAM_ELEMENTS // per_slot)
+
+    def encode_chunks(
+        self, batch: EventBatch, chunk: int | None = None
+    ) -> Iterator[tuple[int, History]]:
+        """The history of ``batch`` ``chunk`` slots at a time: (first slot, :class:`History` of
+        those slots), context and Hawkes states carried across chunks; memory
+        O(B * chunk * D * N) whatever the length."""
+        if batch.n_types != self.n_types:
+            raise ValueError(f"batch has {batch.n_types} event types, model {self.n_types}")
+        chunk = chunk or self.stream_chunk(batch.batch_size)
+        carry: Tensor | None = None  # (B, K, K) Hawkes states at the end of the last chunk
+        for start, outputs, ctx in self.context.encode_chunks(batch, chunk):
+            part = slice_slots(batch, start, start + outputs.shape[1])
+            hawkes = self.hawkes.states(part, init=carry)  # (B, c, K, K)
+            carry = hawkes[:, -1]
+            yield start, History(part, outputs, hawkes, ctx)
+
+    def intensity_parts(
+        self, batch: EventBatch, query: Tensor, chunk: int | None = None
+    ) -> IntensityParts:
+        """Intensity parts (B, Q, K) at ``query`` (B, Q) given the events of ``batch``
+        (streamed, see :meth:`readout`)."""
+        return self.readout(batch, query, chunk)[1]
+
+    def readout(
+        self, batch: EventBatch, query: Tensor, chunk: int | None = None
+    ) -> tuple[Tensor, IntensityParts]:
+        """h(t) (B, Q, d_model) and the intensity parts (B, Q, K) at ``query`` (B, Q).
+
+        Streamed: the history is encoded chunk by chunk (:meth:`encode_chunks`) and each query
+        read from the chunk holding its last event, so memory stays bounded for long logs.
+        """
+        idx = last_index_before(batch, query)  # (B, Q) global slots
+        top = int(idx.max()) if idx.numel() else 0
+        out: tuple[Tensor, IntensityParts] | None = None
+        for start, hist in self.encode_chunks(batch, chunk):
+            width = hist.outputs.shape[1]
+            inside = (idx >= start) & (idx < start + width)  # (B, Q)
+            if bool(inside.any()):
+                h, parts = self._read(hist, query, (idx - start).clamp(0, width - 1))
+                if out is not None:
+                    h = torch.where(inside[..., None], h, out[0])
+                    parts = _pick(inside, parts, out[1])
+                out = (h, parts)
+            if start + width > top:
+                break
+        assert out is not None
+        return out
 
     def loglik(
         self, batch: EventBatch, n_mc: int = 1, generator: torch.Generator | None = None
@@ -149,17 +218,30 @@ class MHP(nn.Module):
         return LogLikelihood(log_term, comp, batch.lengths.to(log_term.dtype))
 
     # -- simulation interface (used by thinning and forecasts) -------------------------------
-    def sim_init(self, batch: EventBatch) -> SimState:
-        """Simulation state at the last event of each sequence of ``batch``."""
-        hist = self.encode(batch, need_finals=True)
+    def sim_init(self, batch: EventBatch, chunk: int | None = None) -> SimState:
+        """Simulation state at the last event of each sequence of ``batch``.
+
+        Streamed (:meth:`encode_chunks`): memory does not grow with the observed events.
+        """
         last = batch.lengths  # slot of the last real event (0 = BOS)
         rows = torch.arange(batch.batch_size, device=last.device)
-        return SimState(
-            batch.times[rows, last],
-            hist.hawkes[rows, last],
-            self.context.sim_cache(hist.context, last),
-            batch.lengths.clone(),
-        )
+        state: SimState | None = None
+        for start, hist in self.encode_chunks(batch, chunk):
+            width = hist.outputs.shape[1]
+            inside = (last >= start) & (last < start + width)  # (B,)
+            if bool(inside.any()):
+                j = (last - start).clamp(0, width - 1)  # (B,) slot in the chunk
+                new = SimState(
+                    hist.batch.times[rows, j],
+                    hist.hawkes[rows, j],
+                    self.context.sim_cache(hist.context, j),
+                    last.clone(),
+                )
+                state = new if state is None else where_rows(inside, new, state)
+            if bool((last < start + width).all()):
+                break
+        assert state is not None
+        return state
 
     def sim_intensity(self, state: SimState, t: Tensor) -> IntensityParts:
         """Intensity parts (B, K) at times ``t`` (B,) after the last event."""
@@ -192,6 +274,15 @@ class MHP(nn.Module):
             ctx,
             state.count + accept.long(),
         )
+
+
+def _pick(mask: Tensor, new: IntensityParts, old: IntensityParts) -> IntensityParts:
+    """Parts (B, Q, K) from ``new`` where ``mask`` (B, Q) is True, else from ``old``."""
+    m = mask[..., None]
+    return IntensityParts(
+        torch.where(m, new.hawkes, old.hawkes), torch.where(m, new.correction, old.correction),
+        torch.where(m, new.total, old.total), new.linked,
+    )  # fmt: skip
 
 
 def gauss_legendre_integrals(intensity_fn: Any, batch: EventBatch, n_nodes: int = 16) -> Tensor:

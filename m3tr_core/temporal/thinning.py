@@ -47,6 +47,9 @@ class Simulation:
         iterations: thinning iterations (one candidate per active sequence each).
         candidates: candidates drawn in all.
         truncated: (B,) True where ``max_iter`` stopped a sequence before its target.
+        probe_total: (B, G, K) the intensity at the probe times along each simulated path
+            (each read from the state after the last event strictly before it), or None.
+        probe_hawkes: (B, G, K) its classical part alone, or None.
     """
 
     times: Tensor
@@ -55,6 +58,8 @@ class Simulation:
     iterations: int
     candidates: int
     truncated: Tensor
+    probe_total: Tensor | None = None
+    probe_hawkes: Tensor | None = None
 
 
 def _as_vector(x: Tensor | float | int, n: int, like: Tensor) -> Tensor:
@@ -80,16 +85,70 @@ def simulate(
         t_stop: (B,) or scalar: no event at or after this time (model units).
         max_iter: safety cap on thinning iterations.
     """
-    bsz = batch.batch_size
-    times_like = batch.t_end
-    target = _as_vector(n_events, bsz, batch.lengths).long()
-    stop = _as_vector(t_stop, bsz, times_like)
-    t = (batch.t_end if t_start is None else t_start).clone()
+    start = batch.t_end if t_start is None else t_start
+    return simulate_from(model, model.sim_init(batch), start, n_events, t_stop, generator, max_iter)
+
+
+class _Probes:
+    """Records the intensity at fixed times (G,) along B simulated paths.
+
+    A probe is read when the path's clock passes it, from the state in force then (the one
+    after the last event strictly before the probe), so memory is (B, G, K) whatever the
+    number of events; nothing is re-encoded afterwards.
+    """
+
+    def __init__(self, probe: Tensor, t0: Tensor, n_types: int) -> None:
+        self.probe = probe  # (G,)
+        self.next = torch.searchsorted(probe, t0.contiguous(), right=False)  # (B,) first unread
+        shape = (t0.shape[0], probe.shape[0], n_types)
+        self.total = torch.full(shape, float("nan"), device=t0.device)
+        self.hawkes = torch.full(shape, float("nan"), device=t0.device)
+        self.rows = torch.arange(t0.shape[0], device=t0.device)
+
+    def read_until(self, model: Simulable, state: Any, until: Tensor | None, rows: Tensor) -> None:
+        """Read every unread probe <= ``until`` (B,) (all of them when None) of ``rows`` (B,)."""
+        g = self.probe.shape[0]
+        while True:
+            nxt = self.next.clamp(max=g - 1)
+            due = rows & (self.next < g)
+            if until is not None:
+                due = due & (self.probe[nxt] <= until)
+            if not bool(due.any()):
+                return
+            parts = model.sim_intensity(state, self.probe[nxt])  # (B, K)
+            sel = self.rows[due]
+            self.total[sel, self.next[due]] = parts.total[due]
+            self.hawkes[sel, self.next[due]] = parts.hawkes_only[due]
+            self.next = self.next + due.long()
+
+
+@torch.no_grad()
+def simulate_from(
+    model: Simulable,
+    state: Any,
+    t_start: Tensor,
+    n_events: Tensor | int,
+    t_stop: Tensor | float = float("inf"),
+    generator: torch.Generator | None = None,
+    max_iter: int = 100_000,
+    probe: Tensor | None = None,
+) -> Simulation:
+    """Ogata thinning from a state already built (``model.sim_init``): B = ``t_start.shape[0]``.
+
+    Many futures of one history share its encoding: build the state once and repeat its rows
+    (:func:`m3tr_core.temporal.state_ops.repeat_rows_of`). ``probe`` (G,) increasing times:
+    also record the intensity at those times along every path (``probe_total``,
+    ``probe_hawkes``); probes before ``t_start`` stay NaN.
+    """
+    bsz = t_start.shape[0]
+    target = _as_vector(n_events, bsz, t_start).long()
+    stop = _as_vector(t_stop, bsz, t_start)
+    t = t_start.clone()
     width = int(target.max().item()) if bsz else 0
     out_t = torch.full((bsz, max(width, 1)), float("inf"), device=t.device)
     out_k = torch.zeros((bsz, max(width, 1)), dtype=torch.long, device=t.device)
     done = torch.zeros(bsz, dtype=torch.long, device=t.device)
-    state = model.sim_init(batch)
+    probes = None if probe is None else _Probes(probe, t_start, model.n_types)
     active = (done < target) & (t < stop)
     rows = torch.arange(bsz, device=t.device)
     it = cand = 0
@@ -99,6 +158,8 @@ def simulate(
         bound = model.sim_bound(state, t)  # (B,)
         e = torch.empty_like(t).exponential_(1.0, generator=generator)
         t_cand = torch.where(active, t + e / bound, t)  # (B,)
+        if probes is not None:  # the state holds until t_cand at least
+            probes.read_until(model, state, torch.minimum(t_cand, stop), active)
         lam = model.sim_intensity(state, t_cand).total  # (B, K)
         total = lam.sum(-1)
         over = active & (total > bound * (1 + 1e-4) + 1e-6)
@@ -122,7 +183,13 @@ def simulate(
     truncated = active.clone()
     if bool(truncated.any()):
         log.warning("thinning stopped by max_iter=%d for %d sequences", max_iter, truncated.sum())
-    return Simulation(out_t, out_k, done, it, cand, truncated)
+    if probes is not None:  # paths that stopped early (event cap, max_iter): last state holds
+        probes.read_until(model, state, None, torch.ones_like(active))
+    return Simulation(
+        out_t, out_k, done, it, cand, truncated,
+        None if probes is None else probes.total,
+        None if probes is None else probes.hawkes,
+    )  # fmt: skip
 
 
 @torch.no_grad()

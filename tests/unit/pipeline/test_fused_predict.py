@@ -120,6 +120,14 @@ def test_active_fused_model_serves_final_counts(fused_ctx: PipelineContext) -> N
     assert traj["fused"]["model_version_id"] == fused.id
     assert traj["fused"]["n_neighbours"] == ctx.top_s
     assert "intensity" in traj and len(traj["median"]) == len(traj["t"])  # MHP curve kept
+    # one story: the plotted intensity integrates to the plotted (fused-level) curve's increase
+    from m3tr_core.pipeline.predict import intensity_integral
+
+    t_obs, t_end = traj["observed_until"], traj["intensity"]["t"][-1]
+    med = np.interp([t_obs, t_end], traj["t"], traj["median"])
+    assert abs(intensity_integral(traj["intensity"], t_obs) - (med[1] - med[0])) <= 1e-6 * (
+        1 + med[1]
+    )
     assert {n["video_id"] for n in row.neighbours}.isdisjoint({new})
     observed = {k: int((types[t <= OBS_S] == k).sum()) for k in VOCAB}
     assert sum(observed.values()) > 0

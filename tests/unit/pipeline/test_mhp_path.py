@@ -66,7 +66,8 @@ def test_active_mhp_signs_forecasts_and_flags_cold_starts(
     tv = load_temporal(ctx.feature_dir, f"mhp-{bank.model_version_id}", new)
     assert tv.source == "mhp" and not tv.cold_start
     assert tv.signature.shape == (SIGNATURE_LENGTH, 16)
-    np.testing.assert_allclose(tv.vector, tv.signature.mean(0), rtol=1e-5, atol=1e-6)
+    # the retrieval vector: whitened by the model version's transform, unit length
+    assert abs(float(np.linalg.norm(tv.vector)) - 1.0) < 1e-4
     tv_cold = load_temporal(ctx.feature_dir, f"mhp-{bank.model_version_id}", cold)
     assert tv_cold.cold_start and tv_cold.for_retrieval is None
 
@@ -88,6 +89,12 @@ def test_active_mhp_signs_forecasts_and_flags_cold_starts(
         rtol=1e-5,
         atol=1e-6,
     )
+    # one story: the plotted intensity integrates to the plotted median curve's increase
+    from m3tr_core.pipeline.predict import intensity_integral
+
+    t_obs = p_new.trajectory["observed_until"]
+    med = np.interp([t_obs, intensity["t"][-1]], p_new.trajectory["t"], p_new.trajectory["median"])
+    assert abs(intensity_integral(intensity, t_obs) - (med[1] - med[0])) <= 1e-6 + 1e-6 * med[1]
     assert preds[cold].retrieval_mode == "content_only"
     assert "cold start" in preds[cold].trajectory["retrieval_reason"]
 

@@ -42,6 +42,8 @@ def test_fit_registers_a_version_and_forecasts(
             "2",
             "--max-len",
             "128",
+            "--sizes",
+            "8-4-1",
         ],
     )
     assert res.exit_code == 0, res.output
@@ -51,7 +53,9 @@ def test_fit_registers_a_version_and_forecasts(
         mv = s.scalars(select(ModelVersion).where(ModelVersion.name == "mhp-test")).one()
         assert mv.kind == "mhp" and mv.is_active
         ckpt = Path(mv.checkpoint_path)
-    assert ckpt.is_dir() and any(ckpt.iterdir())
+        assert mv.config["recipe"]["size"] == {"d_model": 8, "d_state": 4, "n_layers": 1}
+        assert mv.metrics["val_nll_per_event"] == mv.config["recipe"]["val_nll_per_event"]
+    assert ckpt.is_dir() and (ckpt / "trajectory.safetensors").is_file()
 
     again = runner.invoke(app, ["temporal", "fit", "--name", "mhp-test", "--epochs", "1"])
     assert again.exit_code != 0 and "mhp-test" in again.output
