@@ -8,7 +8,7 @@ import typer
 
 app = typer.Typer(no_args_is_help=True)
 
-for _area in ("temporal", "content", "retrieval", "ingestion", "imports"):
+for _area in ("temporal", "content", "retrieval", "ingestion", "imports", "memory"):
     try:
         _mod = importlib.import_module(f"benchmarks.{_area}")
     except ModuleNotFoundError as exc:
