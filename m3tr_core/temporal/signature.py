@@ -63,7 +63,8 @@ def temporal_signature(
     if isinstance(sequences, EventBatch):
         batch = sequences
     else:
-        batch = make_batch(list(sequences), cfg.n_types, cfg.time_unit_s, max_len=length)
+        device = next(model.parameters()).device
+        batch = make_batch(list(sequences), cfg.n_types, cfg.time_unit_s, length, device=device)
     was_training = model.training
     model.eval()
     try:
@@ -79,7 +80,7 @@ def temporal_signature(
     X = out.new_zeros(bsz, length, d)
     X[:, :n] = out * mask[..., None]
     times = ext.times.new_zeros(bsz, length)
-    types = torch.full((bsz, length), cfg.n_types, dtype=torch.long)
+    types = torch.full((bsz, length), cfg.n_types, dtype=torch.long, device=X.device)
     times[:, :n] = ext.times[:, 1 : length + 1]
     types[:, :n] = torch.where(mask, ext.types[:, 1 : length + 1], cfg.n_types)
     rows = mask.sum(1, keepdim=True).clamp(min=1)  # (B, 1)
