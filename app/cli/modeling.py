@@ -43,6 +43,11 @@ def evaluate(
     threads: int = typer.Option(
         1, "--threads", help="torch, BLAS and OpenMP threads (fixed: runs are bit-reproducible)"
     ),
+    mhp_sizes: str | None = typer.Option(
+        None,
+        "--mhp-sizes",
+        help="MHP sizes the recipe chooses from, d_model-d_state-layers[,...] (default: recipe's)",
+    ),
 ) -> None:
     """Evaluate M3TR, its ablations and the baselines; writes OUT/report.json and report.md."""
     from m3tr_core.datasets.base import DatasetError
@@ -76,6 +81,7 @@ def evaluate(
             progress=lambda msg: console.print(f"[cyan]{msg}[/]"),
             limit=limit,
             threads=threads,
+            mhp_sizes=mhp_sizes,
         )
     except (DatasetError, EvaluationError, ValueError) as exc:
         fail(str(exc))

@@ -120,6 +120,7 @@ def build_methods(
     content_only: bool,
     stack: bool = True,
     seeds: Sequence[int] = (0,),
+    mhp_sizes: str | None = None,
 ) -> list[Method]:
     """The methods ``names``. CED: the fusion variants share one pre-trained MHP per seed
     (``SharedMHP``) and, with ``stack``, are stacked with the strong features on validation;
@@ -136,7 +137,7 @@ def build_methods(
         obs_window_s=spec.obs_window_s,
     )
     train_cfg = TrainConfig(max_epochs=max_epochs)
-    mhp = SharedMHP(fit_seed=int(seeds[0]))  # one MHP fit per split (the costly step)
+    mhp = SharedMHP(int(seeds[0]), mhp_sizes)  # one MHP fit per split (the costly step)
     strong = StrongFitter()
     stack_with = strong if stack and not content_only else None
     out: list[Method] = []
@@ -184,6 +185,7 @@ def evaluate_dataset(
     threads: int = 1,
     stack: bool = True,
     spread_splits: bool = True,
+    mhp_sizes: str | None = None,
 ) -> dict[str, Any]:
     """Run the evaluation and write OUT/report.json, OUT/report.md and plots.
 
@@ -194,7 +196,7 @@ def evaluate_dataset(
     with reproducible(threads):
         return _evaluate(
             dataset, train_dir, test_dir, out, obs_window_s, horizon_s, seeds, methods,
-            max_epochs, cache_dir, progress, limit, stack, spread_splits,
+            max_epochs, cache_dir, progress, limit, stack, spread_splits, mhp_sizes,
         )  # fmt: skip
 
 
@@ -213,6 +215,7 @@ def _evaluate(
     limit: int | None,
     stack: bool,
     spread_splits: bool,
+    mhp_sizes: str | None,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     if dataset == "ced-weibo":
@@ -243,7 +246,7 @@ def _evaluate(
         test = _attach_content(test, dataset, cache_dir, progress, fit_texts)
     t_content = time.perf_counter() - t0
     split, split_desc = make_split(train, test)
-    runnable = build_methods(names, split, max_epochs, content_only, stack, seeds)
+    runnable = build_methods(names, split, max_epochs, content_only, stack, seeds, mhp_sizes)
     result = run_methods(
         split, runnable, list(seeds), progress=lambda name, seed: progress(f"{name} (seed {seed})")
     )
@@ -266,6 +269,7 @@ def _evaluate(
                 f"simulated futures to H, each cut at {m.max_events} events (above every total in "
                 "this data); median forecast, 10%-90% simulation interval"
             )
+    heldout = _mhp_heldout(split, runnable, list(seeds), progress)
     meta = {
         "dataset": dataset,
         "train_dir": str(train_dir),
@@ -274,9 +278,11 @@ def _evaluate(
         "seeds": list(seeds),
         "reproducibility": reproducibility_info(),
         "split_spread": spread,
+        "mhp_sizes": mhp_sizes or "recipe default",
         "content_seconds": round(t_content, 1),
         "content_profile": None if train.content is None else train.content.profile_version,
         "notes": notes,
+        "mhp_heldout_nll_per_event": heldout,
     }
     report = write_report(result, summary, meta, out)
     report["seconds"] = round(time.perf_counter() - t0, 1)
@@ -288,3 +294,31 @@ def _evaluate(
     }
     write_json(out / "report.json", report)
     return report
+
+
+def _mhp_heldout(
+    split: EvalSplit, runnable: Sequence[Any], seeds: list[int], progress: Callable[[str], None]
+) -> dict[str, float] | None:
+    """NLL per event on the test windows: the MHP the M3TR methods used (first seed, the same
+    recipe and windows, so it is not trained again) beside neural Hawkes, classical Hawkes and
+    Poisson (``m3tr_core.temporal.compare``). None when no method used the MHP."""
+    from m3tr_core.fusion.mhp_adapter import pretrain_mhp, sequences_of
+    from m3tr_core.temporal.compare import heldout_comparison
+
+    uses_mhp = [
+        m for m in runnable
+        if isinstance(m, M3TRMethod) and m.variant.temporal == "mhp"
+        and m.temporal_factory is not None
+    ]  # fmt: skip
+    if not uses_mhp or not seeds:
+        return None
+    tr, va, te = split.train, split.val, split.test
+    spec = tr.spec
+    progress("point-process likelihood on the test windows")
+    factory = uses_mhp[0].temporal_factory
+    if isinstance(factory, SharedMHP):  # the fit the methods used: not trained again
+        mhp = factory.mhp(tr, spec.num_types, spec.obs_window_s, seeds[0])
+    else:
+        mhp = pretrain_mhp(tr.event_t, tr.event_k, spec.num_types, spec.obs_window_s, seeds[0])
+    windows = [sequences_of(d.event_t, d.event_k, spec.obs_window_s) for d in (tr, va, te)]
+    return heldout_comparison(mhp, *windows)
