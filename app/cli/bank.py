@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from app.cli.common import console, fail, session_factory, settings, stdout
+from app.cli.common import choices, console, fail, session_factory, settings, stdout, value
 from m3tr_core.db.models import Video
 from m3tr_core.retrieval.bank import (
     BankError,
@@ -161,12 +161,17 @@ def build(
     )
 
 
+PurposeChoice = choices("PurposeChoice", ["service", "eval", "train"])
+
+
 @app.command()
 def query(
     video: str = typer.Argument(..., help="Video id or external id."),
     top: int = typer.Option(10, "--top", "-S", min=1, help="Neighbours to return (S)."),
     prefetch: int = typer.Option(DEFAULT_PREFETCH_N, "--prefetch", "-N", min=1),
-    purpose: str = typer.Option("service", help="service (matured only) | eval | train."),
+    purpose_choice: PurposeChoice = typer.Option(
+        "service", "--purpose", help="service: matured videos only; eval; train."
+    ),
     weight: float = typer.Option(0.5, min=0.0, max=1.0, help="Content weight (0.5 = Eq. 3)."),
     bank_id: int = typer.Option(None, "--bank", help="Bank version (default: the live one)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -174,8 +179,7 @@ def query(
     """Neighbours of one video by Eq. 3 (content + trajectory), with the parts of each score."""
     from m3tr_core.db.repository import VideoNotFound, find_video
 
-    if purpose not in ("service", "eval", "train"):
-        fail(f"--purpose must be service, eval or train, not {purpose!r}")
+    purpose = str(value(purpose_choice))
     ctx = _context()
     factory = ctx.session_factory
     try:

@@ -26,17 +26,19 @@ def _local_store(s) -> bool:  # noqa: ANN001 - Settings
     return s.store_backend != "qdrant" or not s.qdrant_url
 
 
+PoolChoice = choices("PoolChoice", ["auto", "threads", "solo", "prefork"])
+
+
 def worker(
     queues: str = typer.Option("cpu,gpu", "--queues", "-Q", help="Comma-separated queues."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Tasks at once."),
-    pool: str = typer.Option(
-        "auto",
-        "--pool",
-        help="auto | threads | solo | prefork (auto: prefork only with a Qdrant server).",
+    pool_choice: PoolChoice = typer.Option(
+        "auto", "--pool", help="auto: prefork only with a Qdrant server, else threads."
     ),
     loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
 ) -> None:
     """Run a Celery worker on QUEUES (migrates the database first)."""
+    pool = str(value(pool_choice))
     from celery import signals
 
     from workers.celery_app import get_app, is_embedded
