@@ -137,7 +137,7 @@ def service(pg_url: str, tmp_path: Path) -> Iterator[Service]:
         "M3TR_BROKER_URL": REDIS_URL,
         # a key prefix of its own: concurrent test runs on this Redis never take each other's tasks
         "M3TR_BROKER_KEY_PREFIX": f"m3tr-test-{uuid.uuid4().hex[:12]}:",
-        "M3TR_VECTOR_BACKEND": "qdrant",
+        "M3TR_VECTOR_BACKEND": "qdrant-edge",
         "M3TR_VISIBILITY_TIMEOUT_S": "60",
         "M3TR_OBS_WINDOW_S": str(OBS_S),
         "M3TR_HORIZON_S": str(HORIZON_S),
@@ -164,8 +164,8 @@ def write_log(path: Path, seed: int, matured: bool, scale: float = 0.2) -> Path:
     return write_event_csv(path, t, types)
 
 
-def open_live_bank(home: Path):  # noqa: ANN201 - (QdrantStore, collection)
-    """Open the workspace's Qdrant local folder (only once the workers have stopped)."""
-    from m3tr_core.retrieval.qdrant_store import QdrantConfig, QdrantStore
+def open_live_bank(home: Path):  # noqa: ANN201 - EdgeStore
+    """Open the workspace's Qdrant Edge folder (only once the workers have stopped)."""
+    from m3tr_core.retrieval.edge_store import EdgeStore
 
-    return QdrantStore(QdrantConfig(path=home / "qdrant"))
+    return EdgeStore(home / "qdrant-edge")

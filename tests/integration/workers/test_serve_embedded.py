@@ -1,5 +1,5 @@
 """Embedded default: ``m3tr serve`` runs the web app and a worker in one process (filesystem
-broker, SQLite, Qdrant local mode owned by that process); ``m3tr ingest`` from another process
+broker, SQLite, Qdrant Edge owned by that process); ``m3tr ingest`` from another process
 and a REST upload both go through it."""
 
 from __future__ import annotations
@@ -96,7 +96,12 @@ def test_serve_runs_app_and_worker_in_one_process(tmp_path: Path) -> None:
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
-    # the process released Qdrant's local lock on exit: another process can open the folder
-    from m3tr_core.retrieval.qdrant_store import QdrantConfig, QdrantStore
+    # the process flushed and released the Edge store on exit: another process can open it,
+    # and the bank the worker wrote is there
+    from m3tr_core.retrieval.edge_store import EdgeStore
 
-    QdrantStore(QdrantConfig(path=home / "qdrant")).close()
+    store = EdgeStore(home / "qdrant-edge")
+    try:
+        assert sum(store.count(c) for c in store.list_collections()) >= 3
+    finally:
+        store.close()
