@@ -48,6 +48,11 @@ def evaluate(
         "--mhp-sizes",
         help="MHP sizes the recipe chooses from, d_model-d_state-layers[,...] (default: recipe's)",
     ),
+    split_spread: bool = typer.Option(
+        True,
+        "--split-spread/--no-split-spread",
+        help="also score the cheap methods on 4 further splits (how much the split moves them)",
+    ),
 ) -> None:
     """Evaluate M3TR, its ablations and the baselines; writes OUT/report.json and report.md."""
     from m3tr_core.datasets.base import DatasetError
@@ -82,6 +87,7 @@ def evaluate(
             limit=limit,
             threads=threads,
             mhp_sizes=mhp_sizes,
+            spread_splits=split_spread,
         )
     except (DatasetError, EvaluationError, ValueError) as exc:
         fail(str(exc))
