@@ -55,6 +55,7 @@ from m3tr_core.retrieval.store import (
     Filter,
     Hit,
     StoreError,
+    StoreLockedError,
     as_matrix,
     as_queries,
     check_batch,
@@ -68,10 +69,6 @@ _META = "m3tr-collection.json"
 _LOCK = ".m3tr-edge.lock"
 _KEYWORD_FIELDS = ("split", "profile")
 _FLOAT_FIELDS = ("published_at",)
-
-
-class StoreLockedError(StoreError):
-    """The store folder is owned by another process."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +125,9 @@ class EdgeStore:
 
     backend = "qdrant-edge"
 
-    def __init__(self, path: str | Path | None = None, config: EdgeStoreConfig | None = None):
+    def __init__(
+        self, path: str | Path | None = None, config: EdgeStoreConfig | None = None
+    ) -> None:
         self.config = config or EdgeStoreConfig()
         self._temporary = path is None
         self.path = Path(tempfile.mkdtemp(prefix="m3tr-edge-")) if path is None else Path(path)

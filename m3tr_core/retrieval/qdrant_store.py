@@ -1,6 +1,9 @@
 """Qdrant store: named vectors (dot product) in one collection per bank version.
 
-Local mode (``QdrantClient(path=...)``, the embedded default) or a server (``url=...``).
+A Qdrant server (``url=...``: what ``M3TR_QDRANT_URL`` selects) or qdrant-client's local mode
+(``path=...``). Local mode is no longer the embedded default (Qdrant Edge is: ``edge_store``); it
+stays to open workspaces built before, and as the congruence suite's stand-in for the server's
+requests where no server is reachable.
 
 Concurrency, read this before deploying:
 - Local mode takes an exclusive lock on its folder: only ONE process may open it. A second
@@ -36,16 +39,13 @@ from m3tr_core.retrieval.store import (
     Filter,
     Hit,
     StoreError,
+    StoreLockedError,
     as_queries,
     check_batch,
     check_ids,
 )
 
 logger = logging.getLogger(__name__)
-
-
-class StoreLockedError(StoreError):
-    """The Qdrant local folder is held by another process."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,10 @@ class CollectionNotFoundError(StoreError):
     """The named collection does not exist in this store."""
 
 
+class StoreLockedError(StoreError):
+    """The store's folder is owned by another process (embedded stores are single-process)."""
+
+
 @dataclass(frozen=True)
 class Hit:
     """One search result: the point id (video id), its dot-product score and its payload."""
@@ -79,9 +83,10 @@ class Filter:
 
 @runtime_checkable
 class VectorStore(Protocol):
-    """Named-vector store. Implementations: ``NumpyStore``, ``FaissStore``, ``QdrantStore``."""
+    """Named-vector store. Implementations: ``EdgeStore`` (Qdrant Edge), ``QdrantStore``
+    (qdrant-client: server or local mode), ``FaissStore``, ``NumpyStore``."""
 
-    backend: str  # "numpy" | "faiss" | "qdrant": recorded in bank_versions.backend
+    backend: str  # "qdrant-edge" | "qdrant" | "faiss" | "numpy": recorded in bank_versions.backend
 
     def create_collection(self, name: str, dims: Mapping[str, int]) -> None:
         """Create an empty collection with one vector space per name; raises if it exists."""
