@@ -230,7 +230,10 @@ def train_mhp(
         report = fit_mhp(model, train_seqs, train_cfg, step, val=val_seqs or None, classical=warm)
         warm = report.classical  # one classical fit warm-starts every size
         score = report.best_val if val_seqs else report.final_loss
-        trials.append({**asdict(size), "val_nll_per_event": score, "epochs": report.epochs})
+        trials.append(
+            {**asdict(size), "val_nll_per_event": score, "epochs": report.epochs,
+             "best_epoch": report.best_epoch, "val_by_epoch": report.val_losses}
+        )  # fmt: skip
         log.info("MHP %s: val nll/event %.4f after %d epoch(s)", asdict(size), score, report.epochs)
         if best is None or score < best[0]:
             best = (score, size, model, report.epochs)
