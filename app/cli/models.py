@@ -64,16 +64,20 @@ def pull(
         )
     from huggingface_hub import HfApi, snapshot_download
 
-    api = HfApi()
+    endpoint = hub_endpoint()  # as checked above (huggingface_hub reads it only at import)
+    api = HfApi(endpoint=endpoint)
     root = (dest or s.home / "models" / "encoders").expanduser().resolve()
     folders: dict[str, str] = {}
     for r, repo_id in wanted.items():
-        revision = pinned_revision(repo_id) or api.model_info(repo_id, revision="main").sha
-        files = api.list_repo_files(repo_id, revision=revision)
+        info = api.model_info(repo_id, revision=pinned_revision(repo_id) or "main")
+        revision = str(info.sha)
+        files = [s.rfilename for s in info.siblings or []]
         ignore = _IGNORE + (["*.bin"] if any(f.endswith(".safetensors") for f in files) else [])
         target = root / r
         console.print(f"{r}: {repo_id}@{revision} -> {target}")
-        snapshot_download(repo_id, revision=revision, local_dir=target, ignore_patterns=ignore)
+        snapshot_download(
+            repo_id, revision=revision, local_dir=target, ignore_patterns=ignore, endpoint=endpoint
+        )
         write_manifest(target, repo_id, revision)
         folders[r] = str(target)
     console.print("done. On the machines that embed content set:")

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-from m3tr_core.content.hub import derived_version
+from m3tr_core.content.hub import derived_version, same_model
 
 PoolingMode = Literal["mean", "cls"]
 TextEncoderKind = Literal["transformer", "ngram"]
@@ -222,7 +222,7 @@ class EncoderProfile:
         out = replace(self, **changes)
         models = {name: getattr(out, name) for name in model_fields()}
         if "profile_version" not in changes and any(
-            model != getattr(self, name) for name, model in models.items()
+            not same_model(model, getattr(self, name)) for name, model in models.items()
         ):
             out = replace(out, profile_version=derived_version(self.profile_version, models))
         return out

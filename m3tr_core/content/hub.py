@@ -116,6 +116,13 @@ def model_identity(name: str) -> str:
     return f"{name}@{pinned_revision(name) or 'main'}"
 
 
+def same_model(a: str | None, b: str | None) -> bool:
+    """True when both name the same model: a folder pulled at a commit is the hub id at it."""
+    if a is None or b is None:
+        return a is b
+    return a == b or model_identity(a) == model_identity(b)
+
+
 def derived_version(base_version: str, models: Mapping[str, str | None]) -> str:
     """``<base>+<12 hex>`` from the resolved identity of every model (role -> id or folder)."""
     parts = sorted(f"{role}={model_identity(m)}" for role, m in models.items() if m)
