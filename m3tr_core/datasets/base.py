@@ -28,7 +28,7 @@ class ImportReport:
     labels_added: int = 0
 
 
-def _noop(step: str, done: int, total: int) -> None:
+def no_progress(step: str, done: int, total: int) -> None:
     return None
 
 

@@ -14,10 +14,10 @@ from m3tr_core.datasets.base import (
     DatasetError,
     ImportReport,
     Progress,
-    _noop,
     existing_ids,
     insert_labels,
     insert_new_videos,
+    no_progress,
 )
 from m3tr_core.db.repository import bulk_insert_events
 
@@ -72,7 +72,7 @@ def _video_rows(posts: pd.DataFrame) -> pd.DataFrame:
 
 
 def import_ced_weibo(
-    session: Session, path: str | Path, progress: Progress = _noop
+    session: Session, path: str | Path, progress: Progress = no_progress
 ) -> ImportReport:
     """Import new posts with their events and final counts; posts already there are skipped."""
     posts, events = read_ced_weibo(path)

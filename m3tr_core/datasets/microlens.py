@@ -14,17 +14,17 @@ from m3tr_core.datasets.base import (
     DatasetError,
     ImportReport,
     Progress,
-    _noop,
     existing_ids,
     insert_labels,
     insert_new_videos,
+    no_progress,
 )
 
 SOURCE = "microlens"
 
 
 def import_microlens(
-    session: Session, path: str | Path, progress: Progress = _noop
+    session: Session, path: str | Path, progress: Progress = no_progress
 ) -> ImportReport:
     path = Path(path)
     labels_f, titles_f = path / "labels.csv", path / "titles.csv"
