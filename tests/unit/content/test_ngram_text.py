@@ -173,3 +173,17 @@ def test_embed_texts_fits_on_the_bank_and_reuses_the_fit_in_use(tmp_path: Path) 
     later = embed_texts(keys[5:], BANK[5:], tmp_path / "svc")
     assert first.profile_version == later.profile_version
     assert FeatureStore(tmp_path / "svc").current_version("lite-v2") == first.profile_version
+
+
+def test_current_version_pointer_is_checked(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path)
+    assert store.current_version("lite-v2") is None
+    with pytest.raises(ValueError, match="has no stored text fit"):
+        store.set_current_version("lite-v2", "lite-v2.0123456789")
+    with pytest.raises(ValueError, match="profile version"):
+        store.current_version("../lite")
+    fitted = fit_text_profile(LITE_PROFILE.with_overrides(ngram=SMALL), BANK, store)
+    store.set_current_version("lite-v2", fitted.profile_version)
+    assert store.current_version("lite-v2") == fitted.profile_version
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temporary left
+    assert store.keys(fitted.profile_version) == []  # the fit is not a video's features
