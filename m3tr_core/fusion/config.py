@@ -15,7 +15,7 @@ class FusionConfig:
     Attributes:
         num_types: K event types; the model predicts K + 1 outputs (each type, then the total).
         d_model: width d of every modality after projection.
-        d_text: width of the text token embeddings (MiniLM: 384).
+        d_text: width of the text token embeddings (lite n-gram encoder: 256; MiniLM: 384).
         d_av: width of the audio-visual frame embeddings (visual and audio concatenated).
         d_side: number of post/author side features (0 = none); they form one extra text token.
         d_profile: width of the observed count profile (one extra temporal token).
