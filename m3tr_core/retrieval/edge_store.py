@@ -33,7 +33,6 @@ JSON ``true`` (qdrant-edge-py 0.9.0), so ``matured`` is also stored as the integ
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import logging
@@ -43,13 +42,20 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import qdrant_edge as qe
 
+from m3tr_core.retrieval.edge_schema import (
+    MATURED_FIELD,
+    EdgeStoreConfig,
+    create_payload_indexes,
+    edge_config,
+    take_folder_lock,
+    to_edge_filter,
+)
 from m3tr_core.retrieval.store import (
     CollectionNotFoundError,
     Filter,
@@ -64,46 +70,10 @@ from m3tr_core.retrieval.store import (
 
 logger = logging.getLogger(__name__)
 
-MATURED_FIELD = "_m3tr_matured"  # shadow of payload["matured"] as 0/1 (see module doc)
+__all__ = ["MATURED_FIELD", "EdgeStore", "EdgeStoreConfig", "StoreLockedError", "to_edge_filter"]
+
 _META = "m3tr-collection.json"
-_LOCK = ".m3tr-edge.lock"
-_KEYWORD_FIELDS = ("split", "profile")
-_FLOAT_FIELDS = ("published_at",)
-
-
-@dataclass(frozen=True)
-class EdgeStoreConfig:
-    """Qdrant Edge choices.
-
-    hnsw_m / hnsw_ef_construct: graph degree and build beam. hnsw_ef: search beam (None =
-    Qdrant's default, ef = limit). exact: scan every point (the exact reference; tests).
-    optimize_after: run ``optimize`` inside ``upsert`` after this many points since the last
-    one (None = only when called). indexing_threshold_kb / full_scan_threshold_kb: a segment
-    with fewer KB of vectors stays plain; a filter leaving fewer KB of points is scanned.
-    max_search_threads: the shard's search pool (None = one per CPU).
-    """
-
-    hnsw_m: int = 16
-    hnsw_ef_construct: int = 64
-    hnsw_ef: int | None = 128
-    exact: bool = False
-    optimize_after: int | None = 50_000
-    indexing_threshold_kb: int = 10_000
-    full_scan_threshold_kb: int = 10_000
-    max_search_threads: int | None = None
-
-
-def to_edge_filter(flt: Filter | None) -> qe.Filter | None:
-    """Our ``Filter`` as an Edge filter (None when it selects everything)."""
-    if flt is None or flt.is_empty():
-        return None
-    must: list[Any] = []
-    if flt.matured_only:
-        must.append(qe.FieldCondition(MATURED_FIELD, match=qe.MatchValue(1)))
-    if flt.splits is not None:
-        must.append(qe.FieldCondition("split", match=qe.MatchAny(list(flt.splits))))
-    must_not = [qe.HasIdCondition(set(flt.exclude_ids))] if flt.exclude_ids else None
-    return qe.Filter(must=must or None, must_not=must_not)
+LOCK_FILE = ".m3tr-edge.lock"
 
 
 def _edge_error(exc: Exception, where: str) -> StoreError:
@@ -134,7 +104,7 @@ class EdgeStore:
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._closed = False
-        self._lock_fd = self._take_lock()
+        self._lock_fd = take_folder_lock(self.path / LOCK_FILE, "Qdrant Edge store")
         self._shards: dict[str, _Shard] = {}
         try:
             for sub in sorted(self.path.iterdir()):
@@ -145,43 +115,6 @@ class EdgeStore:
         except BaseException:
             self.close()
             raise
-
-    # ----- ownership ----------------------------------------------------------------------
-    def _take_lock(self) -> int:
-        file = self.path / _LOCK
-        fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            owner = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise StoreLockedError(
-                    f"Qdrant Edge store {self.path} is open in another process (pid {owner}). "
-                    "Edge is in-process: one process owns its folder. Run `m3tr serve` with its "
-                    "embedded worker, or point M3TR_QDRANT_URL at a Qdrant server to run "
-                    "several worker processes"
-                ) from exc
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        return fd
-
-    def _edge_config(self, dims: Mapping[str, int]) -> qe.EdgeConfig:
-        cfg = self.config
-        return qe.EdgeConfig(
-            vectors={
-                k: qe.EdgeVectorParams(size=int(d), distance=qe.Distance.Dot)
-                for k, d in dims.items()
-            },
-            hnsw_config=qe.HnswIndexConfig(
-                m=cfg.hnsw_m,
-                ef_construct=cfg.hnsw_ef_construct,
-                full_scan_threshold=cfg.full_scan_threshold_kb,
-            ),
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=cfg.indexing_threshold_kb),
-            max_search_threads=cfg.max_search_threads,
-        )
 
     def _load(self, folder: Path) -> _Shard:
         meta = json.loads((folder / _META).read_text())
@@ -221,20 +154,8 @@ class EdgeStore:
             tmp = self.path / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
             plain = {str(k): int(v) for k, v in dims.items()}
             try:
-                shard = qe.EdgeShard.create(str(tmp), self._edge_config(plain))
-                for field in _KEYWORD_FIELDS:
-                    shard.update(
-                        qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword)
-                    )
-                for field in _FLOAT_FIELDS:
-                    shard.update(
-                        qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Float)
-                    )
-                shard.update(
-                    qe.UpdateOperation.create_field_index(
-                        MATURED_FIELD, qe.PayloadSchemaType.Integer
-                    )
-                )
+                shard = qe.EdgeShard.create(str(tmp), edge_config(plain, self.config))
+                create_payload_indexes(shard)
                 shard.flush()
                 shard.close()
                 (tmp / _META).write_text(json.dumps({"dims": plain, "format": 1}))
