@@ -31,7 +31,8 @@ def test_two_processes_give_identical_numbers(tmp_path):
         env = {**os.environ, "PYTHONHASHSEED": "random"}
         proc = subprocess.run(
             [sys.executable, "-m", "app.cli.main", "evaluate", "ced-weibo", "--train", str(CED),
-             "--limit", "120", "--max-epochs", "2", "--seeds", "0",
+             "--limit", "120", "--max-epochs", "2", "--seeds", "0", "--mhp-sizes", "8-4-1",
+             "--no-split-spread",
              "--methods", "no_retrieval,trajectory_only_retrieval,strong_features",
              "--out", str(out), "--cache", str(tmp_path / "cache")],
             env=env, capture_output=True, text=True, timeout=1800,
