@@ -106,7 +106,10 @@ def browser():
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
-    pg.goto(server[0], wait_until="networkidle")
+    # not "networkidle": the Ingestion tab's 3 s timer and the tables filled on load keep
+    # requests in flight, and on a busy machine the page was never idle for 500 ms in 30 s
+    pg.goto(server[0], wait_until="load", timeout=120_000)
+    pg.locator("#predict-video").wait_for(state="visible", timeout=120_000)
     yield pg
     context.close()
 
