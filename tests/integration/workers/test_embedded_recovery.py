@@ -35,8 +35,15 @@ def test_embedded_worker_resends_interrupted_jobs(tmp_path: Path) -> None:
     engine = make_engine(url)
     svc = Service(home=home, env=env, sessions=make_session_factory(engine))
     inbox = tmp_path / "inbox"
-    # tiny clips: the first embed_content loads the encoders, a window wide enough to kill in
-    clips = [write_clip(ClipSpec(name=f"e{i}", style=i), inbox / f"e{i}.mp4") for i in range(3)]
+    # clips long enough that embed_content runs for a while on any machine: the window to kill
+    # in (with the lite text encoder fitted, not loaded, tiny clips passed it in < 0.1 s on a
+    # quiet machine and the test saw every job finish first)
+    clips = [
+        write_clip(
+            ClipSpec(name=f"e{i}", style=i, seconds=40.0, fps=24, size=192), inbox / f"e{i}.mp4"
+        )
+        for i in range(3)
+    ]
     for i, clip in enumerate(clips):
         write_log(inbox / f"{clip.stem}.csv", seed=40 + i, matured=i > 0)
     try:
