@@ -100,7 +100,7 @@ def _rows(
     """
     from m3tr_core.content import FeatureStore
     from m3tr_core.training.content import arrays_from_features
-    from m3tr_core.training.data import CED_SIDE_COLUMNS, TaskData, _side_features, _side_names
+    from m3tr_core.training.data import CED_SIDE_COLUMNS, TaskData, side_features, side_names
     from m3tr_core.training.task import split_observed
 
     store = FeatureStore(ctx.feature_dir)
@@ -144,8 +144,8 @@ def _rows(
         event_t=ev_t,
         event_k=ev_k,
         targets=np.stack(targets),
-        side=_side_features(pd.DataFrame(extras, index=range(len(keep))), CED_SIDE_COLUMNS),
-        side_names=_side_names(CED_SIDE_COLUMNS),
+        side=side_features(pd.DataFrame(extras, index=range(len(keep))), CED_SIDE_COLUMNS),
+        side_names=side_names(CED_SIDE_COLUMNS),
         source="serve",
     )
     return data.with_content(arrays_from_features([store.get(str(v), pv) for v in keep]))

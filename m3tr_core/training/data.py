@@ -127,7 +127,7 @@ class TaskData:
         return np.log1p(np.concatenate([self.targets, total], axis=1).astype(np.float64))
 
 
-def _side_features(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+def side_features(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     """(N, 2F) float32: log1p(max(x, 0)) and an is-missing flag per column."""
     parts = []
     for c in columns:
@@ -146,7 +146,7 @@ def _side_features(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     )
 
 
-def _side_names(columns: tuple[str, ...]) -> list[str]:
+def side_names(columns: tuple[str, ...]) -> list[str]:
     return [n for c in columns for n in (f"log1p_{c}", f"{c}_missing")]
 
 
@@ -209,8 +209,8 @@ def load_ced_weibo(path: str | Path, spec: TaskSpec) -> TaskData:
         event_t=ev_t,
         event_k=ev_k,
         targets=np.stack(targets) if targets else np.zeros((0, spec.num_types), np.int64),
-        side=_side_features(posts, CED_SIDE_COLUMNS),
-        side_names=_side_names(CED_SIDE_COLUMNS),
+        side=side_features(posts, CED_SIDE_COLUMNS),
+        side_names=side_names(CED_SIDE_COLUMNS),
         source=f"ced-weibo:{path}",
         event_user=ev_u if users is not None else None,
         event_root=ev_r if roots is not None else None,
@@ -294,7 +294,7 @@ def load_from_db(session: Session, spec: TaskSpec, source: str | None = None) ->
         event_t=ev_t,
         event_k=ev_k,
         targets=np.stack(targets) if targets else np.zeros((0, spec.num_types), np.int64),
-        side=_side_features(side_frame, CED_SIDE_COLUMNS),
-        side_names=_side_names(CED_SIDE_COLUMNS),
+        side=side_features(side_frame, CED_SIDE_COLUMNS),
+        side_names=side_names(CED_SIDE_COLUMNS),
         source="sql" if source is None else f"sql:{source}",
     )
