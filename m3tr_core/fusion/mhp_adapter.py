@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from m3tr_core.fusion.temporal import TemporalEncoding
+
+if TYPE_CHECKING:
+    from m3tr_core.temporal.recipe import MHPRecipe
 
 logger = logging.getLogger(__name__)
 
@@ -108,23 +112,20 @@ def pretrain_mhp(
     num_types: int,
     obs_window_s: float,
     seed: int,
-    recipe=None,  # noqa: ANN001  (m3tr_core.temporal.recipe.MHPRecipe)
+    recipe: MHPRecipe | None = None,
     val: tuple[Sequence[np.ndarray], Sequence[np.ndarray]] | None = None,
 ) -> nn.Module:
     """Fit the MHP by the shared recipe (``m3tr_core.temporal.recipe``: whole windows, early
     stopping and model size on validation, trajectory transform) on the observed windows.
 
     ``val``: (event_t, event_k) of validation windows (default: a seeded share of the train
-    windows). The recipe's record is kept on the module as ``recipe_record``. The last
-    result is memoised by (windows, recipe): variants of one evaluation seed share one MHP.
+    windows). Sharing one fit between the evaluation's variants is the caller's job
+    (``evaluation.methods.m3tr.SharedMHP``).
     """
     from m3tr_core.temporal import EventVocab
     from m3tr_core.temporal.recipe import MHPRecipe, train_mhp
 
     recipe = recipe or MHPRecipe(seed=seed)
-    key = _memo_key(event_t, event_k, num_types, obs_window_s, recipe, val)
-    if key in _PRETRAINED:  # the same windows and recipe: reuse (ablations share one MHP)
-        return _PRETRAINED[key]
     vocab = EventVocab(tuple(str(k) for k in range(num_types)))
     seqs = sequences_of(event_t, event_k, obs_window_s)
     val_seqs = None if val is None else sequences_of(val[0], val[1], obs_window_s)
@@ -134,28 +135,7 @@ def pretrain_mhp(
         result.n_train, result.record()["size"], result.val_nll_per_event, result.epochs,
         result.truncated,
     )  # fmt: skip
-    result.model.recipe_record = result.record()
-    while len(_PRETRAINED) >= 4:  # a few MB each; an evaluation trains one per seed
-        _PRETRAINED.pop(next(iter(_PRETRAINED)))
-    _PRETRAINED[key] = result.model
     return result.model
-
-
-_PRETRAINED: dict[tuple, nn.Module] = {}
-
-
-def _memo_key(event_t, event_k, num_types, obs_window_s, recipe, val) -> tuple:  # noqa: ANN001
-    """Identity of a pretraining run: the windows (a digest of every time and type), the
-    types, the window and the recipe."""
-    import hashlib
-
-    h = hashlib.sha1()
-    for t, k in zip(event_t, event_k, strict=True):
-        h.update(np.ascontiguousarray(t, dtype=np.float64).tobytes())
-        h.update(np.ascontiguousarray(k, dtype=np.int64).tobytes())
-        h.update(b"|")
-    extra = None if val is None else len(val[0])
-    return (h.hexdigest(), num_types, float(obs_window_s), repr(recipe), extra)
 
 
 def signature_vectors(
