@@ -327,7 +327,7 @@ def train_fused(ctx) -> str | None:  # noqa: ANN001
             "evaluation_note": "validation videos of the demo corpus (10%), same for every method",
         }
         model_id = row.id
-    if _activate_if_usable(ctx, model_id):
+    if activate_if_usable(ctx, model_id):
         console.print(f"fused model [bold]{name}[/] trained and active")
     else:
         console.print(
@@ -357,7 +357,7 @@ def baseline_rows(ctx, event_types: tuple[str, ...]) -> list[dict[str, object]]:
     return [{"method": name, **scores} for name, scores in summarise(result).items()]
 
 
-def _activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
+def activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
     """Make ``model_id`` the only active fused model; undo it unless the pipeline then serves it
     (its checkpoint loads and forecasts a matured demo video from its neighbours) and the
     temporal model still signs event logs."""

@@ -42,7 +42,7 @@ class ServiceTrainError(RuntimeError):
     """Not enough usable data, or a name already taken."""
 
 
-def _with_content(
+def attach_content(
     data: TaskData, factory: sessionmaker[Session], feature_dir: Path, profile: str
 ) -> TaskData:
     """Attach stored content features; text-only videos without any are embedded now (the
@@ -119,7 +119,7 @@ def train_service_model(
         with factory() as session:
             data = load_from_db(session, TaskSpec(obs_window_s, horizon_s, tuple(present)), source)
     progress(f"{len(data)} videos; content features ({profile})")
-    data = _with_content(data, factory, feature_dir, profile)
+    data = attach_content(data, factory, feature_dir, profile)
     fit, val = holdout_val(len(data), 0.1, seed=seed)
     split = EvalSplit(data.subset(fit), data.subset(val), data.subset(val))
     spec = data.spec

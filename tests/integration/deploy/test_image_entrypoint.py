@@ -31,7 +31,7 @@ ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 
 
-def _redis_or_skip() -> None:
+def redis_or_skip() -> None:
     import redis
 
     try:
@@ -69,7 +69,7 @@ def _with(cmd: list[str], option: str, value: str) -> list[str]:
 @pytest.fixture
 def image_env(wheel_venv: WheelVenv, tmp_path: Path, pg_url: str) -> Iterator[dict[str, str]]:
     """The image's environment (Dockerfile ENV + compose's x-m3tr-env) pointed at this machine."""
-    _redis_or_skip()
+    redis_or_skip()
     compose_env = COMPOSE["x-m3tr-env"]
     env = wheel_venv.env(
         M3TR_ENVIRONMENT=compose_env["M3TR_ENVIRONMENT"],

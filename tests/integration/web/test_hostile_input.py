@@ -108,9 +108,9 @@ def test_20m_row_parquet_is_422_without_expanding(server: Server, data_dir: Path
 def test_truncated_mp4_with_its_index_in_front_is_422_and_nothing_written(
     server: Server, data_dir: Path, tmp_path: Path
 ) -> None:
-    from tests.unit.api.test_uploads import _faststart_copy
+    from tests.unit.api.test_uploads import faststart_copy
 
-    whole = _faststart_copy(data_dir / "media" / "archery.mp4", tmp_path / "fast.mp4")
+    whole = faststart_copy(data_dir / "media" / "archery.mp4", tmp_path / "fast.mp4")
     cut = whole.read_bytes()[:20_000]  # `head -c 20000`
     r = httpx.post(
         f"{server.base}/api/videos",

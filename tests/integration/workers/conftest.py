@@ -32,7 +32,7 @@ OBS_S = 1800.0
 HORIZON_S = 7200.0
 
 
-def _redis_or_skip() -> None:
+def redis_or_skip() -> None:
     import redis
 
     try:
@@ -127,7 +127,7 @@ def service(pg_url: str, tmp_path: Path) -> Iterator[Service]:
     from app.migrate import upgrade
     from m3tr_core.db.session import make_engine, make_session_factory
 
-    _redis_or_skip()
+    redis_or_skip()
     home = tmp_path / "home"
     home.mkdir()
     env = {
@@ -154,7 +154,7 @@ def service(pg_url: str, tmp_path: Path) -> Iterator[Service]:
     finally:
         svc.stop_workers()
         engine.dispose()
-        _redis_or_skip()  # flush what the test left in the broker
+        redis_or_skip()  # flush what the test left in the broker
 
 
 def write_log(path: Path, seed: int, matured: bool, scale: float = 0.2) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.ingestion import load_env, run_load
-from tests.integration.workers.conftest import REDIS_URL, _redis_or_skip
+from tests.integration.workers.conftest import REDIS_URL, redis_or_skip
 
 pytestmark = [pytest.mark.integration]
 
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration]
 def test_generated_videos_all_ready_without_duplicates(pg_url: str, tmp_path: Path) -> None:
     from app.migrate import upgrade
 
-    _redis_or_skip()
+    redis_or_skip()
     upgrade(pg_url)
     n = int(os.environ.get("M3TR_LOAD_N", "200"))
     env = load_env(tmp_path / "home", pg_url, REDIS_URL)

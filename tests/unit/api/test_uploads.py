@@ -130,7 +130,7 @@ def test_display_name_keeps_only_the_last_component():
     assert display_name("a\x00b.mp4", "x") == "ab.mp4"
 
 
-def _faststart_copy(src: Path, dest: Path) -> Path:
+def faststart_copy(src: Path, dest: Path) -> Path:
     """A real clip remuxed with its index (moov) at the front, as phones and encoders write it."""
     import av
 
@@ -152,7 +152,7 @@ def test_truncated_mp4_with_its_index_in_front_is_refused_and_nothing_written(
     svc, data_dir, tmp_path, keep
 ):
     services, recorder = svc
-    whole = _faststart_copy(data_dir / "media" / "archery.mp4", tmp_path / "fast.mp4")
+    whole = faststart_copy(data_dir / "media" / "archery.mp4", tmp_path / "fast.mp4")
     data = whole.read_bytes()
     assert data.find(b"moov") < data.find(b"mdat")  # the index comes first
     n = keep if isinstance(keep, int) else int(len(data) * keep)

@@ -139,9 +139,9 @@ def test_active_fused_model_serves_final_counts(fused_ctx: PipelineContext) -> N
     total = traj["fused"]["total"]
     assert sum(observed.values()) <= total["lo"] <= total["median"] <= total["hi"]
 
-    from app.cli.demo import _activate_if_usable  # the demo's activation check passes
+    from app.cli.demo import activate_if_usable  # the demo's activation check passes
 
-    assert _activate_if_usable(ctx, fused.id)
+    assert activate_if_usable(ctx, fused.id)
     assert active_model(ctx, FUSED_MODEL_KINDS) == fused
 
 
@@ -166,10 +166,10 @@ def test_broken_fused_checkpoint_falls_back(ctx: PipelineContext, tmp_path: Path
         mhp_id = active_model(ctx).id
     assert row.trajectory["method"] == "mhp" and row.model_version_id == mhp_id
 
-    from app.cli.demo import _activate_if_usable  # the demo's check refuses it
+    from app.cli.demo import activate_if_usable  # the demo's check refuses it
 
     broken = active_model(ctx, FUSED_MODEL_KINDS)
-    assert broken is not None and not _activate_if_usable(ctx, broken.id)
+    assert broken is not None and not activate_if_usable(ctx, broken.id)
     assert active_model(ctx, FUSED_MODEL_KINDS) is None
 
 
@@ -179,7 +179,7 @@ def test_serving_rows_match_training_rows(fused_ctx: PipelineContext) -> None:
 
     from m3tr_core.pipeline.fused import build_batch
     from m3tr_core.training.data import load_from_db
-    from m3tr_core.training.service import _with_content
+    from m3tr_core.training.service import attach_content
     from m3tr_core.training.tensors import video_tensors
 
     ctx = fused_ctx
@@ -187,7 +187,7 @@ def test_serving_rows_match_training_rows(fused_ctx: PipelineContext) -> None:
     cfg = predictor.config
     with ctx.session_factory() as s:
         data = load_from_db(s, predictor.spec)
-    data = _with_content(data, ctx.session_factory, ctx.feature_dir, "lite")
+    data = attach_content(data, ctx.session_factory, ctx.feature_dir, "lite")
     train = video_tensors(data, cfg.max_events, keep=cfg.event_keep)
     row = 5
     vid = int(data.video_ids[row])
