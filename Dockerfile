@@ -17,10 +17,7 @@ FROM ${PYTHON_IMAGE} AS wheel
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY app ./app
-COPY workers ./workers
-COPY m3tr_core ./m3tr_core
-COPY benchmarks ./benchmarks
+COPY m3tr ./m3tr
 RUN pip wheel --no-deps --wheel-dir /dist .
 
 # ---------------------------------------------------------------------------------------------

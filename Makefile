@@ -36,4 +36,4 @@ test-unit: install
 	$(VENV)/bin/pytest -m "not gpu and not integration and not ui" $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check app workers m3tr_core tests benchmarks
+	$(VENV)/bin/ruff check m3tr tests benchmarks

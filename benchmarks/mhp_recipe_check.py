@@ -1,4 +1,4 @@
-"""The MHP recipe on CED Weibo first-hour windows against classical Hawkes and Poisson on a held-out 20 % (benchmarks/results/temporal.md). Usage: python benchmarks/mhp_recipe_check.py SIZES MAX_EPOCHS TIME_UNIT_S LR BATCH (e.g. 16-8-1 5 3600 5e-3 32)."""
+"""The MHP recipe on CED Weibo first-hour windows against classical Hawkes and Poisson on a held-out 20 % (benchmarks/results/temporal.md). Usage: python m3tr/bench/mhp_recipe_check.py SIZES MAX_EPOCHS TIME_UNIT_S LR BATCH (e.g. 16-8-1 5 3600 5e-3 32)."""
 
 import logging
 import sys
@@ -7,12 +7,12 @@ import time
 import numpy as np
 import torch
 
-from m3tr_core.datasets.ced_weibo import read_ced_weibo
-from m3tr_core.temporal.baselines import ClassicalHawkes
-from m3tr_core.temporal.baselines.poisson import HomogeneousPoisson as Poisson
-from m3tr_core.temporal.batch import EventSequence, EventVocab, make_batch, sequences_from_frame
-from m3tr_core.temporal.recipe import MHPRecipe, ModelSize, split_validation, train_mhp
-from m3tr_core.temporal.training import heldout_nll
+from m3tr.core.datasets.ced_weibo import read_ced_weibo
+from m3tr.core.temporal.baselines import ClassicalHawkes
+from m3tr.core.temporal.baselines.poisson import HomogeneousPoisson as Poisson
+from m3tr.core.temporal.batch import EventSequence, EventVocab, make_batch, sequences_from_frame
+from m3tr.core.temporal.recipe import MHPRecipe, ModelSize, split_validation, train_mhp
+from m3tr.core.temporal.training import heldout_nll
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 torch.set_num_threads(1)

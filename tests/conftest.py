@@ -35,8 +35,8 @@ def data_dir() -> Path:
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh M3TR_HOME with the settings and CLI caches reset around the test."""
-    from app.cli import common
-    from app.settings import get_settings
+    from m3tr.app.cli import common
+    from m3tr.app.settings import get_settings
 
     home = tmp_path / "m3tr-home"
     monkeypatch.setenv("M3TR_HOME", str(home))

@@ -10,8 +10,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 
-from m3tr_core.evaluation.splits import split_indices
-from m3tr_core.training.data import load_microlens
+from m3tr.core.evaluation.splits import split_indices
+from m3tr.core.training.data import load_microlens
 
 d = load_microlens(Path("/work/shared/data/microlens"))
 y = d.y_log()[:, -1]

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from m3tr_core.temporal.scan import mamba_ssm_available, scan_backend, selective_scan
+from m3tr.core.temporal.scan import mamba_ssm_available, scan_backend, selective_scan
 
 pytestmark = [
     pytest.mark.gpu,

@@ -66,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     for var in ("M3TR_DATABASE_URL", "M3TR_BROKER_URL", "M3TR_QDRANT_URL", "M3TR_HOME"):
         env.pop(var, None)
     log_path = tmp_path_factory.mktemp("demo-log") / "server.log"
-    m3tr = [sys.executable, "-m", "app.cli.main"]
+    m3tr = [sys.executable, "-m", "m3tr.app.cli.main"]
     cmd = [*m3tr, "demo", "--home", str(home), "--videos", str(N_VIDEOS), "--port", str(port)]
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -153,7 +153,7 @@ def _wait_text(locator, text: str, timeout_s: float = 30.0) -> bool:
 def _video(tmp_path: Path) -> Path:
     if SHARED_VIDEO.is_file():
         return SHARED_VIDEO
-    from m3tr_core.synthetic.videos import ClipSpec, write_clip
+    from m3tr.core.synthetic.videos import ClipSpec, write_clip
 
     return write_clip(ClipSpec(name="upload", seconds=1.5, size=64), tmp_path / "upload.mp4")
 
@@ -317,7 +317,7 @@ def test_watch_a_neighbour_roll_a_model_back_and_download_forecasts(page, server
     env = {**os.environ, "M3TR_HOME": str(home)}
     copy = f"demo-m3tr-copy-{int(time.time())}"
     reg = subprocess.run(
-        [sys.executable, "-m", "app.cli.main", "model", "register", str(home / "models" / "demo-m3tr"),
+        [sys.executable, "-m", "m3tr.app.cli.main", "model", "register", str(home / "models" / "demo-m3tr"),
          "--name", copy, "--kind", "m3tr", "--activate", "--json"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

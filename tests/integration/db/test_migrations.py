@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from app import migrate
+from m3tr.app import migrate
 
 TABLES = {"videos", "events", "labels", "jobs", "model_versions", "bank_versions", "predictions"}
 
@@ -41,7 +41,7 @@ def test_models_match_migrations(sqlite_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from m3tr_core.db.models import Base
+    from m3tr.core.db.models import Base
 
     migrate.upgrade(sqlite_url)
     engine = create_engine(sqlite_url)

@@ -29,7 +29,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 LOCK = REPO / "constraints.txt"
 CACHE = Path(os.environ.get("M3TR_WHEEL_VENV_CACHE", Path.home() / ".cache" / "m3tr" / "wheel-venv"))
-SOURCE_DIRS = ("app", "workers", "m3tr_core", "benchmarks")
+SOURCE_DIRS = ("m3tr",)
 SOURCE_FILES = ("pyproject.toml", "README.md")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 from tests.integration.deploy.conftest import WheelVenv
 from tests.integration.workers.conftest import HORIZON_S, OBS_S, VOCAB, write_log
 
@@ -22,9 +22,12 @@ pytestmark = pytest.mark.integration
 
 def test_wheel_ships_the_migrations_and_no_tests(wheel_venv: WheelVenv) -> None:
     names = zipfile.ZipFile(wheel_venv.wheel).namelist()
-    assert "app/migrations/env.py" in names and "app/migrations/script.py.mako" in names
-    assert any(n.startswith("app/migrations/versions/0001_") for n in names)
+    assert "m3tr/app/migrations/env.py" in names and "m3tr/app/migrations/script.py.mako" in names
+    assert any(n.startswith("m3tr/app/migrations/versions/0001_") for n in names)
     assert not any(n.startswith("tests/") for n in names)
+    # one importable namespace: nothing but m3tr/ and the dist-info at the top of the wheel
+    tops = {n.split("/")[0] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"m3tr"}, tops
 
 
 def _m3tr(wv: WheelVenv, cwd: Path, env: dict, *args: str, timeout: float = 300):  # noqa: ANN202
@@ -45,7 +48,7 @@ def test_installed_cli_migrates_ingests_and_forecasts(wheel_venv: WheelVenv, tmp
     )
     # the code runs from the virtualenv, not from the checkout
     where = subprocess.run(
-        [str(wv.bin / "python"), "-c", "import app, m3tr_core; print(app.__file__, m3tr_core.__file__)"],
+        [str(wv.bin / "python"), "-c", "import m3tr.app, m3tr.core; print(m3tr.app.__file__, m3tr.core.__file__)"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert where.returncode == 0, where.stderr

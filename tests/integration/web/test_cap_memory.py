@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.settings import Settings
-from benchmarks.memory import write_log
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.app.settings import Settings
+from m3tr.bench.memory import write_log
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 from tests.integration.web.conftest import RssSampler, Server, proc_kb, server_env
 from tests.integration.workers.conftest import M3TR, REPO
 

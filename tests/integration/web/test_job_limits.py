@@ -6,7 +6,7 @@ The time limit is the one used here, set to 0.01 s: the watchdog ticks every 0.2
 first step that lasts past one tick (decoding and embedding the clip, reading 150k events) is
 stopped whatever the machine's speed (at 0.5 s, a quiet machine finished every step in time
 and the job was done). The memory limit shares the same mechanism (the step
-guard, ``workers.limits``); tests/unit/workers/test_limits.py grows a real step past it.
+guard, ``m3tr.workers.limits``); tests/unit/workers/test_limits.py grows a real step past it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 from tests.integration.web.conftest import Server
 from tests.integration.workers.conftest import OBS_S, VOCAB, write_log
 

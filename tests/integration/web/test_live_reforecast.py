@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.records import export_columns
-from m3tr_core.synthetic.events import default_params, simulate_hawkes
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.app.records import export_columns
+from m3tr.core.synthetic.events import default_params, simulate_hawkes
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 from tests.integration.web.conftest import Server
 from tests.integration.workers.conftest import M3TR, OBS_S, REPO, VOCAB, write_log
 

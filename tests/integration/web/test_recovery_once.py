@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 from tests.integration.web.conftest import Server
 from tests.integration.workers.conftest import write_log
 

@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from m3tr_core.synthetic.events import default_params, simulate_hawkes, write_event_csv
+from m3tr.core.synthetic.events import default_params, simulate_hawkes, write_event_csv
 
 REPO = Path(__file__).resolve().parents[3]
-M3TR = [sys.executable, "-m", "app.cli.main"]
+M3TR = [sys.executable, "-m", "m3tr.app.cli.main"]
 REDIS_URL = os.environ.get("M3TR_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 VOCAB = ("like", "comment", "share")
 OBS_S = 1800.0
@@ -100,7 +100,7 @@ class Service:
         self, n: int, timeout: float = 120, until: Callable[[list], bool] | None = None
     ) -> list:
         """Poll job rows until ``n`` exist and all are finished (or ``until`` holds)."""
-        from m3tr_core.pipeline.jobs import recent_jobs
+        from m3tr.core.pipeline.jobs import recent_jobs
 
         deadline = time.monotonic() + timeout
         while True:
@@ -124,8 +124,8 @@ class Service:
 
 @pytest.fixture
 def service(pg_url: str, tmp_path: Path) -> Iterator[Service]:
-    from app.migrate import upgrade
-    from m3tr_core.db.session import make_engine, make_session_factory
+    from m3tr.app.migrate import upgrade
+    from m3tr.core.db.session import make_engine, make_session_factory
 
     redis_or_skip()
     home = tmp_path / "home"
@@ -166,6 +166,6 @@ def write_log(path: Path, seed: int, matured: bool, scale: float = 0.2) -> Path:
 
 def open_live_bank(home: Path):  # noqa: ANN201 - EdgeStore
     """Open the workspace's Qdrant Edge folder (only once the workers have stopped)."""
-    from m3tr_core.retrieval.edge_store import EdgeStore
+    from m3tr.core.retrieval.edge_store import EdgeStore
 
     return EdgeStore(home / "qdrant-edge")

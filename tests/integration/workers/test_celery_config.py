@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.settings import Settings
-from workers.celery_app import TASK_QUEUES, celery_config, create_celery
+from m3tr.app.settings import Settings
+from m3tr.workers.celery_app import TASK_QUEUES, celery_config, create_celery
 
 
 def test_redis_deployment_acks_late_one_at_a_time_with_long_visibility(tmp_path: Path) -> None:
@@ -41,10 +41,10 @@ def test_every_task_is_routed_and_registered(tmp_path: Path) -> None:
 
 
 def test_recovery_reads_waiting_job_ids_from_the_embedded_queue(workspace: Path) -> None:
-    from app.settings import get_settings
-    from workers.celery_app import broker_folders, reset_app
-    from workers.recovery import queued_job_ids
-    from workers.tasks import send_step
+    from m3tr.app.settings import get_settings
+    from m3tr.workers.celery_app import broker_folders, reset_app
+    from m3tr.workers.recovery import queued_job_ids
+    from m3tr.workers.tasks import send_step
 
     reset_app()
     try:

@@ -138,7 +138,7 @@ def test_workers_are_checked_by_celery_ping_and_share_the_model_cache(compose: d
     services = compose["services"]
     for name in ("worker-gpu", "worker-cpu"):
         test = " ".join(services[name]["healthcheck"]["test"])
-        assert "celery -A workers.celery_app:app inspect ping" in test, name
+        assert "celery -A m3tr.workers.celery_app:app inspect ping" in test, name
         assert "pgrep" not in test
         assert "models:/models" in services[name]["volumes"], name
         env = services[name]["environment"]

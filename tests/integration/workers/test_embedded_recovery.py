@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from m3tr_core.db.models import Event, Prediction, Video
-from m3tr_core.db.session import make_engine, make_session_factory
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.core.db.models import Event, Prediction, Video
+from m3tr.core.db.session import make_engine, make_session_factory
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 from tests.integration.workers.conftest import HORIZON_S, OBS_S, VOCAB, Service, write_log
 
 pytestmark = pytest.mark.integration
 
 
 def test_embedded_worker_resends_interrupted_jobs(tmp_path: Path) -> None:
-    from app.migrate import upgrade
+    from m3tr.app.migrate import upgrade
 
     home = tmp_path / "home"
     home.mkdir()

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from m3tr_core.content import FeatureStore
-from m3tr_core.db.models import Event, Job, Prediction, Video, VideoStatus
-from m3tr_core.retrieval.bank import live_bank
-from m3tr_core.retrieval.similarity import SEMANTIC, TEMPORAL
+from m3tr.core.content import FeatureStore
+from m3tr.core.db.models import Event, Job, Prediction, Video, VideoStatus
+from m3tr.core.retrieval.bank import live_bank
+from m3tr.core.retrieval.similarity import SEMANTIC, TEMPORAL
 from tests.integration.workers.conftest import Service, open_live_bank, write_log
 
 pytestmark = pytest.mark.integration

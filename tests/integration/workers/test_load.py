@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.ingestion import load_env, run_load
+from m3tr.bench.ingestion import load_env, run_load
 from tests.integration.workers.conftest import REDIS_URL, redis_or_skip
 
 pytestmark = [pytest.mark.integration]
 
 
 def test_generated_videos_all_ready_without_duplicates(pg_url: str, tmp_path: Path) -> None:
-    from app.migrate import upgrade
+    from m3tr.app.migrate import upgrade
 
     redis_or_skip()
     upgrade(pg_url)

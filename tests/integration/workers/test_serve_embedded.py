@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 from tests.integration.workers.conftest import HORIZON_S, M3TR, OBS_S, REPO, VOCAB, write_log
 
 pytestmark = pytest.mark.integration
@@ -98,7 +98,7 @@ def test_serve_runs_app_and_worker_in_one_process(tmp_path: Path) -> None:
             server.kill()
     # the process flushed and released the Edge store on exit: another process can open it,
     # and the bank the worker wrote is there
-    from m3tr_core.retrieval.edge_store import EdgeStore
+    from m3tr.core.retrieval.edge_store import EdgeStore
 
     store = EdgeStore(home / "qdrant-edge")
     try:

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from m3tr_core.db.models import Event, Prediction, Video
-from m3tr_core.pipeline.jobs import recent_jobs
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.core.db.models import Event, Prediction, Video
+from m3tr.core.pipeline.jobs import recent_jobs
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 from tests.integration.workers.conftest import Service, write_log
 from tests.integration.workers.tcp_proxy import TcpProxy
 

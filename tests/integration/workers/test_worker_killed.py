@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from m3tr_core.db.models import BankVersion, Event, Job, Prediction, Video
-from m3tr_core.events.log import EventLogRules, read_event_log
-from m3tr_core.retrieval.bank import live_bank
-from m3tr_core.retrieval.similarity import SEMANTIC
+from m3tr.core.db.models import BankVersion, Event, Job, Prediction, Video
+from m3tr.core.events.log import EventLogRules, read_event_log
+from m3tr.core.retrieval.bank import live_bank
+from m3tr.core.retrieval.similarity import SEMANTIC
 from tests.integration.workers.conftest import VOCAB, Service, open_live_bank, write_log
 
 pytestmark = pytest.mark.integration

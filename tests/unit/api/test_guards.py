@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.api.throttle import LoginThrottle
-from app.web import create_app
-from m3tr_core.db.models import Video
+from m3tr.app.api.throttle import LoginThrottle
+from m3tr.app.web import create_app
+from m3tr.core.db.models import Video
 from tests.unit.ui.factories import make_services, synthetic_clip
 
 
@@ -109,7 +109,7 @@ def test_validation_errors_never_echo_what_was_sent(small_limits):
     r = client.post("/api/videos", data={"media": raw.decode("latin-1")})
     assert r.status_code == 422
     assert "AAAA" not in r.text and "ftyp" not in r.text and len(r.text) < 2000
-    # one 4xx shape (app.api.problems): detail a sentence, errors the field-level list
+    # one 4xx shape (m3tr.app.api.problems): detail a sentence, errors the field-level list
     assert r.json()["errors"][0]["loc"] == ["body", "media"]
     assert "body.media" in r.json()["detail"]
 

@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.records import EXPORT_COLUMNS
-from app.web import create_app
-from m3tr_core.db.models import Event, Job, Video, VideoStatus
-from m3tr_core.db.session import transaction
+from m3tr.app.records import EXPORT_COLUMNS
+from m3tr.app.web import create_app
+from m3tr.core.db.models import Event, Job, Video, VideoStatus
+from m3tr.core.db.session import transaction
 from tests.unit.ui.factories import add_model, add_prediction, add_video, make_services
 
 
@@ -79,7 +79,7 @@ def test_history_lists_every_forecast_oldest_first(api):
     m = add_model(services, "m-hist")
     first = add_prediction(services, vid, [], m)
     with transaction(services.sessions) as s:  # the next forecast saw more events
-        from m3tr_core.db.models import Prediction
+        from m3tr.core.db.models import Prediction
 
         s.get(Prediction, first).n_events = 2
     second = add_prediction(services, vid, [], m)

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.web import create_app
-from m3tr_core.db.models import Video
+from m3tr.app.web import create_app
+from m3tr.core.db.models import Video
 from tests.unit.ui.factories import (
     add_model,
     add_prediction,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from app.web import create_app
-from m3tr_core.db.session import make_engine, make_session_factory
+from m3tr.app.web import create_app
+from m3tr.core.db.session import make_engine, make_session_factory
 from tests.unit.ui.factories import make_services
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.cli.main import app
+from m3tr.app.cli.main import app
 
 runner = CliRunner()
 
@@ -112,9 +112,9 @@ def test_pull_writes_folders_that_load_and_version_like_the_hub_id(
 ) -> None:
     from transformers import ViTModel
 
-    from m3tr_core.content.config import PAPER_PROFILE
-    from m3tr_core.content.hub import PINNED_REVISIONS, read_manifest
-    from m3tr_core.content.loading import load_component
+    from m3tr.core.content.config import PAPER_PROFILE
+    from m3tr.core.content.hub import PINNED_REVISIONS, read_manifest
+    from m3tr.core.content.loading import load_component
     from tests.unit.content.tiny_checkpoints import make_vit
 
     repo_id = PAPER_PROFILE.visual_model

@@ -1,5 +1,5 @@
 """Production refuses to serve without a login unless told so explicitly; the README's settings
-table lists exactly the settings of ``app/settings.py``."""
+table lists exactly the settings of ``m3tr/app/settings.py``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
+from m3tr.app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -28,7 +28,7 @@ def test_production_with_login_or_in_development_starts() -> None:
 
 
 def test_explicit_opt_out_is_logged_loudly(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.CRITICAL, logger="app.settings"):
+    with caplog.at_level(logging.CRITICAL, logger="m3tr.app.settings"):
         Settings(environment="production", allow_no_login=True).check_web_login()
     assert any(
         r.levelno == logging.CRITICAL and "WITHOUT LOGIN" in r.getMessage() for r in caplog.records
@@ -39,7 +39,7 @@ def test_serve_exits_with_the_fix_in_production_without_login(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith("M3TR_")}
     env.update(M3TR_HOME=str(tmp_path / "home"), M3TR_ENVIRONMENT="production")
     out = subprocess.run(
-        [sys.executable, "-m", "app.cli.main", "serve", "--port", "1"],
+        [sys.executable, "-m", "m3tr.app.cli.main", "serve", "--port", "1"],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     text = " ".join((out.stdout + out.stderr).split())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
+from m3tr.app.settings import Settings
 
 
 def test_embedded_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -59,9 +59,9 @@ def test_encoder_models_name_roles(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_pipeline_context_applies_encoder_models(tmp_path: Path) -> None:
-    from m3tr_core.events.log import EventLogRules
-    from m3tr_core.pipeline.context import PipelineContext
-    from m3tr_core.retrieval.factory import StoreConfig
+    from m3tr.core.events.log import EventLogRules
+    from m3tr.core.pipeline.context import PipelineContext
+    from m3tr.core.retrieval.factory import StoreConfig
 
     ctx = PipelineContext(
         session_factory=None,  # type: ignore[arg-type]

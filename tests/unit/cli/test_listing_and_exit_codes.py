@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[3]
 def _m3tr(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("M3TR_")}
     env["M3TR_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "app.cli.main", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "m3tr.app.cli.main", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 

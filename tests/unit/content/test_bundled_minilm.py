@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from m3tr_core.content.errors import EncoderLoadError
-from m3tr_core.content.loading import (
+from m3tr.core.content.errors import EncoderLoadError
+from m3tr.core.content.loading import (
     BUNDLED_MINILM_SHA256,
     bundled_minilm_path,
     verify_minilm,

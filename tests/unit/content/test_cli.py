@@ -8,11 +8,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from app.cli.common import session_factory
-from app.cli.content import app
-from m3tr_core.content.store import FeatureStore
-from m3tr_core.db.models import Video
-from m3tr_core.db.session import transaction
+from m3tr.app.cli.common import session_factory
+from m3tr.app.cli.content import app
+from m3tr.core.content.store import FeatureStore
+from m3tr.core.db.models import Video
+from m3tr.core.db.session import transaction
 from tests.unit.content.media_factory import write_video
 
 runner = CliRunner()

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m3tr_core.content.config import DecodeConfig
-from m3tr_core.content.decode import decode_clip, probe_media
-from m3tr_core.content.errors import DecodeError
+from m3tr.core.content.config import DecodeConfig
+from m3tr.core.content.decode import decode_clip, probe_media
+from m3tr.core.content.errors import DecodeError
 from tests.unit.content.media_factory import write_audio_only, write_video
 
 CFG = DecodeConfig(num_frames=6, max_side=160, fast_decode=True)

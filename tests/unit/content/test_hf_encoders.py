@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from m3tr_core.content.config import PAPER_PROFILE, DecodeConfig, EncoderProfile
-from m3tr_core.content.errors import EncoderLoadError
-from m3tr_core.content.features import VideoInput
-from m3tr_core.content.hf_encoders import AudioEncoder, AudioTagger, FrameCaptioner, VisualEncoder
-from m3tr_core.content.pipeline import embed_videos, load_profile
-from m3tr_core.content.text import LanguageRouter, SentenceEncoder, text_language
+from m3tr.core.content.config import PAPER_PROFILE, DecodeConfig, EncoderProfile
+from m3tr.core.content.errors import EncoderLoadError
+from m3tr.core.content.features import VideoInput
+from m3tr.core.content.hf_encoders import AudioEncoder, AudioTagger, FrameCaptioner, VisualEncoder
+from m3tr.core.content.pipeline import embed_videos, load_profile
+from m3tr.core.content.text import LanguageRouter, SentenceEncoder, text_language
 from tests.unit.content import tiny_checkpoints as tiny
 from tests.unit.content.media_factory import write_video
 

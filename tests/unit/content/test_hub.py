@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from transformers import AutoConfig
 
-from m3tr_core.content.config import LITE_PROFILE, PAPER_PROFILE
-from m3tr_core.content.errors import EncoderLoadError
-from m3tr_core.content.hub import (
+from m3tr.core.content.config import LITE_PROFILE, PAPER_PROFILE
+from m3tr.core.content.errors import EncoderLoadError
+from m3tr.core.content.hub import (
     PINNED_REVISIONS,
     HubUnreachableError,
     check_hub,
     model_identity,
     write_manifest,
 )
-from m3tr_core.content.loading import load_component
+from m3tr.core.content.loading import load_component
 from tests.unit.content.tiny_checkpoints import make_vit
 
 VIT = "google/vit-base-patch16-224-in21k"

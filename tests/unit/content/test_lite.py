@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from m3tr_core.content import lite
-from m3tr_core.content.audioset_labels import AUDIOSET_LABELS
+from m3tr.core.content import lite
+from m3tr.core.content.audioset_labels import AUDIOSET_LABELS
 
 V = {n: i for i, n in enumerate(lite.VISUAL_FEATURE_NAMES)}
 A = {n: i for i, n in enumerate(lite.AUDIO_FEATURE_NAMES)}

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m3tr_core.content.config import LITE_PROFILE, NgramConfig
-from m3tr_core.content.errors import EncoderLoadError
-from m3tr_core.content.features import VideoInput
-from m3tr_core.content.fitting import fit_text_profile, resolve_profile
-from m3tr_core.content.ngram import NgramTextModel, corpus_id, fit_ngram_text
-from m3tr_core.content.pipeline import embed_videos, load_profile
-from m3tr_core.content.store import FeatureStore
+from m3tr.core.content.config import LITE_PROFILE, NgramConfig
+from m3tr.core.content.errors import EncoderLoadError
+from m3tr.core.content.features import VideoInput
+from m3tr.core.content.fitting import fit_text_profile, resolve_profile
+from m3tr.core.content.ngram import NgramTextModel, corpus_id, fit_ngram_text
+from m3tr.core.content.pipeline import embed_videos, load_profile
+from m3tr.core.content.store import FeatureStore
 
 BANK = [
     "临沂市委书记被查，燕赵都市网报道",
@@ -157,7 +157,7 @@ def test_tfidf_matches_scikit_learn() -> None:
 
 
 def test_embed_texts_fits_on_the_bank_and_reuses_the_fit_in_use(tmp_path: Path) -> None:
-    from m3tr_core.training.content import embed_texts
+    from m3tr.core.training.content import embed_texts
 
     keys = [f"k{i}" for i in range(len(BANK))]
     bank = BANK[:6]  # what the evaluation's training bank holds

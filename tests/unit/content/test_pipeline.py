@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m3tr_core.content import lite
-from m3tr_core.content.config import LITE_PROFILE
-from m3tr_core.content.errors import DecodeError
-from m3tr_core.content.features import ContentFeatures, VideoInput
-from m3tr_core.content.fitting import fit_text_profile
-from m3tr_core.content.pipeline import ContentPipeline, embed_videos, load_profile
-from m3tr_core.content.store import FeatureStore
-from m3tr_core.content.thumbnail import extract_thumbnail
+from m3tr.core.content import lite
+from m3tr.core.content.config import LITE_PROFILE
+from m3tr.core.content.errors import DecodeError
+from m3tr.core.content.features import ContentFeatures, VideoInput
+from m3tr.core.content.fitting import fit_text_profile
+from m3tr.core.content.pipeline import ContentPipeline, embed_videos, load_profile
+from m3tr.core.content.store import FeatureStore
+from m3tr.core.content.thumbnail import extract_thumbnail
 
 BANK_TITLES = [
     "A cat playing the piano at home",

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m3tr_core.content.features import ContentFeatures
-from m3tr_core.content.store import FeatureStore
+from m3tr.core.content.features import ContentFeatures
+from m3tr.core.content.store import FeatureStore
 
 
 def _features(profile_version: str = "lite-v1", has_audio: bool = True) -> ContentFeatures:

@@ -29,7 +29,7 @@ from transformers import (
     ViTModel,
 )
 
-from m3tr_core.content.loading import bundled_minilm_path
+from m3tr.core.content.loading import bundled_minilm_path
 
 
 def _tokenizer():

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from app.migrate import upgrade
-from m3tr_core.datasets import DatasetError, import_ced_weibo, import_microlens
-from m3tr_core.db.models import Label, Video
-from m3tr_core.db.repository import load_events, table_counts
-from m3tr_core.db.session import make_engine, make_session_factory, transaction
+from m3tr.app.migrate import upgrade
+from m3tr.core.datasets import DatasetError, import_ced_weibo, import_microlens
+from m3tr.core.db.models import Label, Video
+from m3tr.core.db.repository import load_events, table_counts
+from m3tr.core.db.session import make_engine, make_session_factory, transaction
 
 
 def _factory(url: str):

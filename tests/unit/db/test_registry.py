@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import migrate
-from m3tr_core.db import registry
-from m3tr_core.db.models import BankVersion, ModelVersion
-from m3tr_core.db.session import make_engine, make_session_factory, transaction
+from m3tr.app import migrate
+from m3tr.core.db import registry
+from m3tr.core.db.models import BankVersion, ModelVersion
+from m3tr.core.db.session import make_engine, make_session_factory, transaction
 
 
 def _factory(url: str):  # noqa: ANN202

@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from m3tr_core.evaluation.harness import run_methods, summarise
-from m3tr_core.evaluation.methods.base import EvalSplit
-from m3tr_core.evaluation.methods.gbdt import GBDT
-from m3tr_core.evaluation.methods.knn import NeighbourMean
-from m3tr_core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
-from m3tr_core.evaluation.report import write_report
-from m3tr_core.evaluation.splits import split_indices
+from m3tr.core.evaluation.harness import run_methods, summarise
+from m3tr.core.evaluation.methods.base import EvalSplit
+from m3tr.core.evaluation.methods.gbdt import GBDT
+from m3tr.core.evaluation.methods.knn import NeighbourMean
+from m3tr.core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
+from m3tr.core.evaluation.report import write_report
+from m3tr.core.evaluation.splits import split_indices
 from tests.unit.training.conftest import synthetic_task
 
 
@@ -70,7 +70,7 @@ def test_report_has_the_required_fields(split, tmp_path):
 
 
 def test_separate_test_set_is_scored_whole_with_ids_apart_from_the_bank():
-    from m3tr_core.evaluation.run import make_split
+    from m3tr.core.evaluation.run import make_split
 
     train, test = synthetic_task(n=50, seed=1), synthetic_task(n=20, seed=2)
     split, desc = make_split(train, test)

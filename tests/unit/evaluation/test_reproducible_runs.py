@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m3tr_core.evaluation.resplit import split_spread
+from m3tr.core.evaluation.resplit import split_spread
 from tests.unit.training.conftest import synthetic_task
 
 CED = Path(__file__).resolve().parents[4] / "shared" / "data" / "ced-weibo"
@@ -30,7 +30,7 @@ def test_two_processes_give_identical_numbers(tmp_path):
         out = tmp_path / run
         env = {**os.environ, "PYTHONHASHSEED": "random"}
         proc = subprocess.run(
-            [sys.executable, "-m", "app.cli.main", "evaluate", "ced-weibo", "--train", str(CED),
+            [sys.executable, "-m", "m3tr.app.cli.main", "evaluate", "ced-weibo", "--train", str(CED),
              "--limit", "120", "--max-epochs", "2", "--seeds", "0", "--mhp-sizes", "8-4-1",
              "--no-split-spread",
              "--methods", "no_retrieval,trajectory_only_retrieval,strong_features",

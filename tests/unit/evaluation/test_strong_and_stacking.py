@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from m3tr_core.evaluation import metrics
-from m3tr_core.evaluation.methods.base import EvalSplit
-from m3tr_core.evaluation.methods.stacking import ridge_loo, stack
-from m3tr_core.evaluation.methods.strong_features import StrongFeatures, StrongFitter
-from m3tr_core.evaluation.methods.szabo_huberman import MeanBaseline
-from m3tr_core.evaluation.methods.trajectory import top_by_trajectory
-from m3tr_core.evaluation.repro import reproducible
-from m3tr_core.evaluation.splits import split_indices
+from m3tr.core.evaluation import metrics
+from m3tr.core.evaluation.methods.base import EvalSplit
+from m3tr.core.evaluation.methods.stacking import ridge_loo, stack
+from m3tr.core.evaluation.methods.strong_features import StrongFeatures, StrongFitter
+from m3tr.core.evaluation.methods.szabo_huberman import MeanBaseline
+from m3tr.core.evaluation.methods.trajectory import top_by_trajectory
+from m3tr.core.evaluation.repro import reproducible
+from m3tr.core.evaluation.splits import split_indices
 from tests.unit.training.conftest import synthetic_task
 
 

@@ -12,16 +12,16 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from app.cli.main import app
-from m3tr_core.db.models import Event, Video
-from m3tr_core.events.log import EventLogError, EventLogRules, read_event_log
+from m3tr.app.cli.main import app
+from m3tr.core.db.models import Event, Video
+from m3tr.core.events.log import EventLogError, EventLogRules, read_event_log
 
 runner = CliRunner()
 RULES = EventLogRules(vocabulary=("like", "comment", "share"), max_events=5)
 
 
 def _events(home: Path) -> list[tuple[float, str, str | None]]:
-    from app.cli.common import session_factory
+    from m3tr.app.cli.common import session_factory
 
     with session_factory()() as s:
         return [(e.t, e.type, e.user) for e in s.scalars(select(Event).order_by(Event.id))]
@@ -88,7 +88,7 @@ def test_bad_file_for_new_video_creates_nothing(workspace: Path, tmp_path: Path)
     bad = _write(tmp_path, "neg.csv", "t,type\n-1,like\n")
     res = runner.invoke(app, ["events", "import", str(bad), "--video", "fresh", "--create"])
     assert res.exit_code == 1
-    from app.cli.common import session_factory
+    from m3tr.app.cli.common import session_factory
 
     with session_factory()() as s:
         assert s.scalars(select(Video)).all() == []

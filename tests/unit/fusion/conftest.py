@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from m3tr_core.fusion.batch import FusionBatch, VideoTensors
-from m3tr_core.fusion.config import FusionConfig
+from m3tr.core.fusion.batch import FusionBatch, VideoTensors
+from m3tr.core.fusion.config import FusionConfig
 
 
 def make_videos(n: int, cfg: FusionConfig, seed: int = 0, n_w: int = 5, k: int = 3) -> VideoTensors:

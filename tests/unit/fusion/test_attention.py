@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from m3tr_core.fusion.attention import (
+from m3tr.core.fusion.attention import (
     AttentivePooling,
     GuidedFFN,
     PairBlock,

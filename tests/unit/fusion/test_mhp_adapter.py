@@ -4,9 +4,9 @@ NLL while training, gradients reaching the MHP."""
 import numpy as np
 import torch
 
-from m3tr_core.fusion.mhp_adapter import MHPTemporalEncoder, padded_to_event_batch
-from m3tr_core.temporal import MHP, EventSequence, MHPConfig, make_batch
-from m3tr_core.training.features import pad_events
+from m3tr.core.fusion.mhp_adapter import MHPTemporalEncoder, padded_to_event_batch
+from m3tr.core.temporal import MHP, EventSequence, MHPConfig, make_batch
+from m3tr.core.training.features import pad_events
 
 
 def _events():

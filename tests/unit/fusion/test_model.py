@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from m3tr_core.fusion.model import M3TRFusion
+from m3tr.core.fusion.model import M3TRFusion
 from tests.unit.fusion.conftest import make_batch
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from m3tr_core.fusion.model import M3TRFusion
-from m3tr_core.fusion.predictor import CheckpointError, load_predictor, save_predictor
-from m3tr_core.training.calibration import ResidualInterval
-from m3tr_core.training.task import TaskSpec
+from m3tr.core.fusion.model import M3TRFusion
+from m3tr.core.fusion.predictor import CheckpointError, load_predictor, save_predictor
+from m3tr.core.training.calibration import ResidualInterval
+from m3tr.core.training.task import TaskSpec
 from tests.unit.fusion.conftest import make_batch
 
 
@@ -47,8 +47,8 @@ def test_bad_checkpoints_are_named(cfg, tmp_path):
 def test_mhp_checkpoint_round_trip(cfg, tmp_path):
     from dataclasses import replace
 
-    from m3tr_core.fusion.mhp_adapter import MHPTemporalEncoder
-    from m3tr_core.temporal import MHP, MHPConfig
+    from m3tr.core.fusion.mhp_adapter import MHPTemporalEncoder
+    from m3tr.core.temporal import MHP, MHPConfig
 
     torch.manual_seed(0)
     c = replace(cfg, temporal="mhp", event_keep="first")

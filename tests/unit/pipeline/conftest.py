@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.migrate import upgrade
-from m3tr_core.content import ContentPipeline
-from m3tr_core.db.session import make_engine, make_session_factory
-from m3tr_core.events.log import EventLogRules
-from m3tr_core.pipeline.context import PipelineContext
-from m3tr_core.retrieval.factory import StoreConfig
-from m3tr_core.synthetic.events import default_params, simulate_hawkes, write_event_csv
-from m3tr_core.synthetic.videos import ClipSpec, write_clip
+from m3tr.app.migrate import upgrade
+from m3tr.core.content import ContentPipeline
+from m3tr.core.db.session import make_engine, make_session_factory
+from m3tr.core.events.log import EventLogRules
+from m3tr.core.pipeline.context import PipelineContext
+from m3tr.core.retrieval.factory import StoreConfig
+from m3tr.core.synthetic.events import default_params, simulate_hawkes, write_event_csv
+from m3tr.core.synthetic.videos import ClipSpec, write_clip
 
 VOCAB = ("like", "comment", "share")
 OBS_S = 1800.0

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
 
-from m3tr_core.content.errors import DecodeError
-from m3tr_core.events.log import EventLogError
-from m3tr_core.pipeline.errors import BadInputError, describe_error, is_bad_input, is_transient
+from m3tr.core.content.errors import DecodeError
+from m3tr.core.events.log import EventLogError
+from m3tr.core.pipeline.errors import BadInputError, describe_error, is_bad_input, is_transient
 
 
 def _real_operational_error() -> sa_exc.OperationalError:

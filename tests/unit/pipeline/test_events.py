@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from m3tr_core.db.models import Label, Video
-from m3tr_core.db.repository import load_events
-from m3tr_core.db.session import transaction
-from m3tr_core.events.log import EventLogError
-from m3tr_core.pipeline.context import PipelineContext
-from m3tr_core.pipeline.events import store_events
+from m3tr.core.db.models import Label, Video
+from m3tr.core.db.repository import load_events
+from m3tr.core.db.session import transaction
+from m3tr.core.events.log import EventLogError
+from m3tr.core.pipeline.context import PipelineContext
+from m3tr.core.pipeline.events import store_events
 
 
 def _video(ctx: PipelineContext) -> int:

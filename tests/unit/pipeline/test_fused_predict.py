@@ -13,18 +13,18 @@ import pytest
 import torch
 from sqlalchemy import func, select
 
-from m3tr_core.db.models import ModelVersion, Prediction, Video
-from m3tr_core.db.repository import bulk_insert_events, upsert_label
-from m3tr_core.db.session import transaction
-from m3tr_core.pipeline.context import PipelineContext
-from m3tr_core.pipeline.fused import load_fused
-from m3tr_core.pipeline.predict import predict
-from m3tr_core.pipeline.rebuild import rebuild_bank
-from m3tr_core.pipeline.temporal import FUSED_MODEL_KINDS, active_model, embed_temporal
-from m3tr_core.synthetic.events import default_params, simulate_hawkes
-from m3tr_core.temporal import MHP, MHPConfig, save_mhp
-from m3tr_core.training.content import embed_texts
-from m3tr_core.training.service import train_service_model
+from m3tr.core.db.models import ModelVersion, Prediction, Video
+from m3tr.core.db.repository import bulk_insert_events, upsert_label
+from m3tr.core.db.session import transaction
+from m3tr.core.pipeline.context import PipelineContext
+from m3tr.core.pipeline.fused import load_fused
+from m3tr.core.pipeline.predict import predict
+from m3tr.core.pipeline.rebuild import rebuild_bank
+from m3tr.core.pipeline.temporal import FUSED_MODEL_KINDS, active_model, embed_temporal
+from m3tr.core.synthetic.events import default_params, simulate_hawkes
+from m3tr.core.temporal import MHP, MHPConfig, save_mhp
+from m3tr.core.training.content import embed_texts
+from m3tr.core.training.service import train_service_model
 from tests.unit.pipeline.conftest import HORIZON_S, OBS_S, VOCAB
 
 N_MATURED = 22
@@ -121,7 +121,7 @@ def test_active_fused_model_serves_final_counts(fused_ctx: PipelineContext) -> N
     assert traj["fused"]["n_neighbours"] == ctx.top_s
     assert "intensity" in traj and len(traj["median"]) == len(traj["t"])  # MHP curve kept
     # one story: the plotted intensity integrates to the plotted (fused-level) curve's increase
-    from m3tr_core.pipeline.predict import intensity_integral
+    from m3tr.core.pipeline.predict import intensity_integral
 
     t_obs, t_end = traj["observed_until"], traj["intensity"]["t"][-1]
     med = np.interp([t_obs, t_end], traj["t"], traj["median"])
@@ -139,7 +139,7 @@ def test_active_fused_model_serves_final_counts(fused_ctx: PipelineContext) -> N
     total = traj["fused"]["total"]
     assert sum(observed.values()) <= total["lo"] <= total["median"] <= total["hi"]
 
-    from app.cli.demo import activate_if_usable  # the demo's activation check passes
+    from m3tr.app.cli.demo import activate_if_usable  # the demo's activation check passes
 
     assert activate_if_usable(ctx, fused.id)
     assert active_model(ctx, FUSED_MODEL_KINDS) == fused
@@ -166,7 +166,7 @@ def test_broken_fused_checkpoint_falls_back(ctx: PipelineContext, tmp_path: Path
         mhp_id = active_model(ctx).id
     assert row.trajectory["method"] == "mhp" and row.model_version_id == mhp_id
 
-    from app.cli.demo import activate_if_usable  # the demo's check refuses it
+    from m3tr.app.cli.demo import activate_if_usable  # the demo's check refuses it
 
     broken = active_model(ctx, FUSED_MODEL_KINDS)
     assert broken is not None and not activate_if_usable(ctx, broken.id)
@@ -177,10 +177,10 @@ def test_serving_rows_match_training_rows(fused_ctx: PipelineContext) -> None:
     """The target tensors built for serving equal the ones ``m3tr train`` built for training."""
     from dataclasses import fields
 
-    from m3tr_core.pipeline.fused import build_batch
-    from m3tr_core.training.data import load_from_db
-    from m3tr_core.training.service import attach_content
-    from m3tr_core.training.tensors import video_tensors
+    from m3tr.core.pipeline.fused import build_batch
+    from m3tr.core.training.data import load_from_db
+    from m3tr.core.training.service import attach_content
+    from m3tr.core.training.tensors import video_tensors
 
     ctx = fused_ctx
     predictor = load_fused(ctx, active_model(ctx, FUSED_MODEL_KINDS))

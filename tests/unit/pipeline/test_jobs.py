@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from m3tr_core.db.models import Video, VideoStatus
-from m3tr_core.db.session import transaction
-from m3tr_core.pipeline.context import PipelineContext
-from m3tr_core.pipeline.jobs import (
+from m3tr.core.db.models import Video, VideoStatus
+from m3tr.core.db.session import transaction
+from m3tr.core.pipeline.context import PipelineContext
+from m3tr.core.pipeline.jobs import (
     begin_step,
     create_job,
     fail_job,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from m3tr_core.pipeline.predict import level_curve_to_total
+from m3tr.core.pipeline.predict import level_curve_to_total
 
 
 def test_curve_ends_at_the_fused_total_and_keeps_its_shape() -> None:
@@ -40,7 +40,7 @@ def test_flat_curve_grows_linearly_and_never_below_observed() -> None:
 
 
 def test_splice_observed_starts_the_forecast_at_the_observed_count() -> None:
-    from m3tr_core.pipeline.predict import splice_observed
+    from m3tr.core.pipeline.predict import splice_observed
 
     traj = {
         "t": [0.0, 5000.0, 10000.0],

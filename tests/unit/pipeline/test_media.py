@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from m3tr_core.content.errors import DecodeError
-from m3tr_core.db.models import Video
-from m3tr_core.db.session import transaction
-from m3tr_core.pipeline.context import PipelineContext
-from m3tr_core.pipeline.errors import BadInputError
-from m3tr_core.pipeline.media import store_media
+from m3tr.core.content.errors import DecodeError
+from m3tr.core.db.models import Video
+from m3tr.core.db.session import transaction
+from m3tr.core.pipeline.context import PipelineContext
+from m3tr.core.pipeline.errors import BadInputError
+from m3tr.core.pipeline.media import store_media
 from tests.unit.pipeline.conftest import make_clip
 
 

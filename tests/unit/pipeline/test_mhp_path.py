@@ -9,17 +9,17 @@ import pytest
 import torch
 from sqlalchemy import select
 
-from m3tr_core.db.models import Job, ModelVersion, Prediction
-from m3tr_core.db.session import transaction
-from m3tr_core.pipeline.context import PipelineContext
-from m3tr_core.pipeline.jobs import JobView
-from m3tr_core.pipeline.plan import plan_steps, run_step
-from m3tr_core.pipeline.predict import predict
-from m3tr_core.pipeline.signatures import load_temporal
-from m3tr_core.pipeline.submit import register_ingest
-from m3tr_core.pipeline.temporal_api import SIGNATURE_LENGTH
-from m3tr_core.retrieval.bank import live_bank
-from m3tr_core.temporal import MHP, MHPConfig, save_mhp
+from m3tr.core.db.models import Job, ModelVersion, Prediction
+from m3tr.core.db.session import transaction
+from m3tr.core.pipeline.context import PipelineContext
+from m3tr.core.pipeline.jobs import JobView
+from m3tr.core.pipeline.plan import plan_steps, run_step
+from m3tr.core.pipeline.predict import predict
+from m3tr.core.pipeline.signatures import load_temporal
+from m3tr.core.pipeline.submit import register_ingest
+from m3tr.core.pipeline.temporal_api import SIGNATURE_LENGTH
+from m3tr.core.retrieval.bank import live_bank
+from m3tr.core.temporal import MHP, MHPConfig, save_mhp
 from tests.unit.pipeline.conftest import OBS_S, VOCAB, make_clip, make_log
 
 
@@ -90,7 +90,7 @@ def test_active_mhp_signs_forecasts_and_flags_cold_starts(
         atol=1e-6,
     )
     # one story: the plotted intensity integrates to the plotted median curve's increase
-    from m3tr_core.pipeline.predict import intensity_integral
+    from m3tr.core.pipeline.predict import intensity_integral
 
     t_obs = p_new.trajectory["observed_until"]
     med = np.interp([t_obs, intensity["t"][-1]], p_new.trajectory["t"], p_new.trajectory["median"])

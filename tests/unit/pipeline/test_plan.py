@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from m3tr_core.pipeline.plan import PlanError, next_step, plan_steps, step_progress
+from m3tr.core.pipeline.plan import PlanError, next_step, plan_steps, step_progress
 
 
 def test_ingest_plan_follows_params() -> None:

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from m3tr_core.content import ContentPipeline, FeatureStore
-from m3tr_core.db.models import BankVersion, Event, Job, Prediction, Video, VideoStatus
-from m3tr_core.db.session import transaction
-from m3tr_core.pipeline.context import PipelineContext
-from m3tr_core.pipeline.jobs import JobView
-from m3tr_core.pipeline.plan import plan_steps, run_step
-from m3tr_core.pipeline.predict import neighbour_forecast, weighted_quantiles
-from m3tr_core.pipeline.submit import register_ingest
-from m3tr_core.retrieval.bank import live_bank
-from m3tr_core.retrieval.similarity import SEMANTIC, TEMPORAL, Neighbour
+from m3tr.core.content import ContentPipeline, FeatureStore
+from m3tr.core.db.models import BankVersion, Event, Job, Prediction, Video, VideoStatus
+from m3tr.core.db.session import transaction
+from m3tr.core.pipeline.context import PipelineContext
+from m3tr.core.pipeline.jobs import JobView
+from m3tr.core.pipeline.plan import plan_steps, run_step
+from m3tr.core.pipeline.predict import neighbour_forecast, weighted_quantiles
+from m3tr.core.pipeline.submit import register_ingest
+from m3tr.core.retrieval.bank import live_bank
+from m3tr.core.retrieval.similarity import SEMANTIC, TEMPORAL, Neighbour
 from tests.unit.pipeline.conftest import HORIZON_S, OBS_S, make_clip, make_context, make_log
 
 
@@ -162,7 +162,7 @@ def test_weighted_quantiles_and_neighbour_forecast() -> None:
 def test_rebuild_bank_makes_a_new_live_bank_with_every_video(
     ctx: PipelineContext, corpus: dict[str, int]
 ) -> None:
-    from m3tr_core.pipeline.rebuild import rebuild_bank
+    from m3tr.core.pipeline.rebuild import rebuild_bank
 
     old = live_bank(ctx.session_factory)
     info = rebuild_bank(ctx)
@@ -181,9 +181,9 @@ def test_train_job_registers_mhp_then_activates_it_with_a_new_bank(
     ctx: PipelineContext, corpus: dict[str, int]
 ) -> None:
     """Runs last: it leaves an active MHP behind."""
-    from m3tr_core.db.models import ModelVersion
-    from m3tr_core.pipeline.jobs import create_job
-    from m3tr_core.pipeline.predict import predict
+    from m3tr.core.db.models import ModelVersion
+    from m3tr.core.pipeline.jobs import create_job
+    from m3tr.core.pipeline.predict import predict
 
     old = live_bank(ctx.session_factory)
     with transaction(ctx.session_factory) as s:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from m3tr_core.events.log import EventLogError
-from m3tr_core.pipeline.submit import events_for, find_inputs, split_event_file
+from m3tr.core.events.log import EventLogError
+from m3tr.core.pipeline.submit import events_for, find_inputs, split_event_file
 
 
 def test_combined_log_is_split_per_video_stem(tmp_path: Path) -> None:

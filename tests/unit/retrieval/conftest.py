@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m3tr_core.retrieval.edge_store import EdgeStore
-from m3tr_core.retrieval.faiss_store import FaissStore
-from m3tr_core.retrieval.numpy_store import NumpyStore
-from m3tr_core.retrieval.qdrant_store import QdrantConfig, QdrantStore
-from m3tr_core.retrieval.store import VectorStore
+from m3tr.core.retrieval.edge_store import EdgeStore
+from m3tr.core.retrieval.faiss_store import FaissStore
+from m3tr.core.retrieval.numpy_store import NumpyStore
+from m3tr.core.retrieval.qdrant_store import QdrantConfig, QdrantStore
+from m3tr.core.retrieval.store import VectorStore
 
 BACKENDS = ["numpy", "faiss", "qdrant-edge", "qdrant-local", "qdrant-server"]
 QDRANT_URL = os.environ.get("M3TR_TEST_QDRANT_URL")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from m3tr_core.db.models import BankVersion, Base
-from m3tr_core.db.session import make_engine, make_session_factory
-from m3tr_core.retrieval.bank import (
+from m3tr.core.db.models import BankVersion, Base
+from m3tr.core.db.session import make_engine, make_session_factory
+from m3tr.core.retrieval.bank import (
     BankError,
     BankItem,
     add_to_bank,
@@ -21,9 +21,9 @@ from m3tr_core.retrieval.bank import (
     remove_from_bank,
     set_live,
 )
-from m3tr_core.retrieval.edge_store import EdgeStore
-from m3tr_core.retrieval.numpy_store import NumpyStore
-from m3tr_core.retrieval.similarity import retrieve
+from m3tr.core.retrieval.edge_store import EdgeStore
+from m3tr.core.retrieval.numpy_store import NumpyStore
+from m3tr.core.retrieval.similarity import retrieve
 
 DIMS = {"semantic": 8, "temporal": 4}
 

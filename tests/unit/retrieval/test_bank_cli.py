@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from app.cli.bank import app
-from app.cli.common import session_factory
-from m3tr_core.content.features import ContentFeatures
-from m3tr_core.content.store import FeatureStore
-from m3tr_core.db.models import Event, Label, Video
-from m3tr_core.db.session import transaction
+from m3tr.app.cli.bank import app
+from m3tr.app.cli.common import session_factory
+from m3tr.core.content.features import ContentFeatures
+from m3tr.core.content.store import FeatureStore
+from m3tr.core.db.models import Event, Label, Video
+from m3tr.core.db.session import transaction
 
 runner = CliRunner()
 
@@ -48,7 +48,7 @@ def small_workspace(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> dict[st
     # vectors written below under lite-v1: the lite profile with MiniLM text (lite proper
     # carries its text fit in its version)
     monkeypatch.setenv("M3TR_ENCODER_PROFILE", "lite-minilm")
-    from app.settings import get_settings
+    from m3tr.app.settings import get_settings
 
     get_settings.cache_clear()
     rng = np.random.default_rng(0)

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m3tr_core.retrieval.edge_store import MATURED_FIELD, EdgeStore, EdgeStoreConfig
-from m3tr_core.retrieval.exact import recall_at
-from m3tr_core.retrieval.numpy_store import NumpyStore
-from m3tr_core.retrieval.similarity import joint_vectors, retrieve
-from m3tr_core.retrieval.store import Filter, StoreError, StoreLockedError
+from m3tr.core.retrieval.edge_store import MATURED_FIELD, EdgeStore, EdgeStoreConfig
+from m3tr.core.retrieval.exact import recall_at
+from m3tr.core.retrieval.numpy_store import NumpyStore
+from m3tr.core.retrieval.similarity import joint_vectors, retrieve
+from m3tr.core.retrieval.store import Filter, StoreError, StoreLockedError
 from tests.unit.retrieval.conftest import unit_rows
 
 REPO = Path(__file__).resolve().parents[3]
@@ -112,7 +112,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from m3tr_core.retrieval.edge_store import EdgeStore
+    from m3tr.core.retrieval.edge_store import EdgeStore
     store = EdgeStore(sys.argv[1])
     if not store.has_collection("bank"):
         store.create_collection("bank", {"semantic": 32, "temporal": 8})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from m3tr_core.retrieval.exact import exact_eq3_top, prefetch_recall_curve, recall_at
-from m3tr_core.retrieval.numpy_store import NumpyStore
-from m3tr_core.retrieval.similarity import retrieve
-from m3tr_core.retrieval.synthetic_bank import ClusteredSpec, clustered_vectors
+from m3tr.core.retrieval.exact import exact_eq3_top, prefetch_recall_curve, recall_at
+from m3tr.core.retrieval.numpy_store import NumpyStore
+from m3tr.core.retrieval.similarity import retrieve
+from m3tr.core.retrieval.synthetic_bank import ClusteredSpec, clustered_vectors
 
 
 def test_exact_reference_equals_retrieve_with_exhaustive_prefetch() -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from m3tr_core.retrieval.faiss_store import FaissConfig, FaissStore
-from m3tr_core.retrieval.numpy_store import NumpyStore
-from m3tr_core.retrieval.store import Filter
+from m3tr.core.retrieval.faiss_store import FaissConfig, FaissStore
+from m3tr.core.retrieval.numpy_store import NumpyStore
+from m3tr.core.retrieval.store import Filter
 
 
 def _clustered(n: int, d: int, seed: int) -> np.ndarray:

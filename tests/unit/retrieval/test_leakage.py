@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from m3tr_core.retrieval.leakage import LeakageError, check_hits, filter_for
-from m3tr_core.retrieval.similarity import retrieve
-from m3tr_core.retrieval.store import Filter, VectorStore
+from m3tr.core.retrieval.leakage import LeakageError, check_hits, filter_for
+from m3tr.core.retrieval.similarity import retrieve
+from m3tr.core.retrieval.store import Filter, VectorStore
 from tests.unit.retrieval.conftest import unit_rows
 
 DIMS = {"semantic": 8, "temporal": 4}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m3tr_core.retrieval.qdrant_store import QdrantConfig, QdrantStore, StoreLockedError
+from m3tr.core.retrieval.qdrant_store import QdrantConfig, QdrantStore, StoreLockedError
 
 
 def test_second_client_on_same_folder_is_refused_clearly(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_server_mode_round_trip() -> None:
             {"semantic": np.eye(2, 4, dtype=np.float32), "temporal": np.ones((2, 2), np.float32)},
             [{"split": "train", "matured": True}, {"split": "test", "matured": False}],
         )
-        from m3tr_core.retrieval.store import Filter
+        from m3tr.core.retrieval.store import Filter
 
         hits = store.search(
             name, "semantic", np.array([1, 0, 0, 0], np.float32), 5, Filter(matured_only=True)

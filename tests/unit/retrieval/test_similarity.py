@@ -8,15 +8,15 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from m3tr_core.retrieval.numpy_store import NumpyStore
-from m3tr_core.retrieval.similarity import (
+from m3tr.core.retrieval.numpy_store import NumpyStore
+from m3tr.core.retrieval.similarity import (
     combine,
     eq3_scores,
     min_max,
     retrieve,
     retrieve_batch,
 )
-from m3tr_core.retrieval.store import Filter, VectorStore
+from m3tr.core.retrieval.store import Filter, VectorStore
 from tests.unit.retrieval.conftest import unit_rows
 
 DIMS = {"semantic": 12, "temporal": 6}
@@ -200,8 +200,8 @@ def test_collection_without_temporal_space_is_content_only() -> None:
 def _joint_bank(n: int, seed: int) -> tuple[NumpyStore, NumpyStore, dict[str, np.ndarray]]:
     """The same clustered bank with and without the joint vector (content and trajectory
     clusters independent: the true top-10 is good on both axes, top-N on neither)."""
-    from m3tr_core.retrieval.similarity import joint_vectors
-    from m3tr_core.retrieval.synthetic_bank import ClusteredSpec, clustered_vectors
+    from m3tr.core.retrieval.similarity import joint_vectors
+    from m3tr.core.retrieval.synthetic_bank import ClusteredSpec, clustered_vectors
 
     spec = ClusteredSpec(
         semantic_dim=16, temporal_dim=8, semantic_clusters=20, temporal_clusters=10,
@@ -222,7 +222,7 @@ def _joint_bank(n: int, seed: int) -> tuple[NumpyStore, NumpyStore, dict[str, np
 
 
 def test_joint_prefetch_finds_videos_good_on_both_axes_and_certifies_soundly() -> None:
-    from m3tr_core.retrieval.exact import exact_eq3_top, recall_at
+    from m3tr.core.retrieval.exact import exact_eq3_top, recall_at
 
     with_joint, without, d = _joint_bank(4000, seed=3)
     truth = exact_eq3_top(d["sem"], d["tem"], d["has_t"], np.arange(4000), d["qs"], d["qt"])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from m3tr_core.db.models import Base, Label, Video
-from m3tr_core.db.session import make_engine, make_session_factory, transaction
-from m3tr_core.retrieval.sources import SourceReport, iter_bank_items
+from m3tr.core.db.models import Base, Label, Video
+from m3tr.core.db.session import make_engine, make_session_factory, transaction
+from m3tr.core.retrieval.sources import SourceReport, iter_bank_items
 
 
 def test_items_carry_payloads_and_skip_missing_vectors(tmp_path: Path) -> None:

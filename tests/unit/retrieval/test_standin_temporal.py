@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from m3tr_core.retrieval.standin_temporal import bin_edges, event_bin_signature
+from m3tr.core.retrieval.standin_temporal import bin_edges, event_bin_signature
 
 
 def test_counts_land_in_log_bins_per_type() -> None:

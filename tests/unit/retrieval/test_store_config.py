@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from app.services import store_config
-from app.settings import Settings
-from m3tr_core.retrieval.edge_store import EdgeStore
-from m3tr_core.retrieval.factory import open_store
-from workers.context import store_config as worker_store_config
+from m3tr.app.services import store_config
+from m3tr.app.settings import Settings
+from m3tr.core.retrieval.edge_store import EdgeStore
+from m3tr.core.retrieval.factory import open_store
+from m3tr.workers.context import store_config as worker_store_config
 
 
 @pytest.fixture

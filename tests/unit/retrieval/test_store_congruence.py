@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from m3tr_core.retrieval.numpy_store import NumpyStore
-from m3tr_core.retrieval.store import CollectionNotFoundError, Filter, StoreError, VectorStore
+from m3tr.core.retrieval.numpy_store import NumpyStore
+from m3tr.core.retrieval.store import CollectionNotFoundError, Filter, StoreError, VectorStore
 from tests.unit.retrieval.conftest import unit_rows
 
 DIMS = {"semantic": 16, "temporal": 8}

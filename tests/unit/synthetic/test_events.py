@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m3tr_core.events.log import EventLogRules, read_event_log
-from m3tr_core.synthetic.events import (
+from m3tr.core.events.log import EventLogRules, read_event_log
+from m3tr.core.synthetic.events import (
     HawkesParams,
     default_params,
     simulate_hawkes,

@@ -6,8 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from m3tr_core.content import decode_clip, get_profile, probe_media
-from m3tr_core.synthetic.videos import (
+from m3tr.core.content import decode_clip, get_profile, probe_media
+from m3tr.core.synthetic.videos import (
     ClipSpec,
     random_specs,
     render_frames,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from m3tr_core.temporal.batch import EventSequence, make_batch
-from m3tr_core.temporal.config import MHPConfig
-from m3tr_core.temporal.mhp import MHP
+from m3tr.core.temporal.batch import EventSequence, make_batch
+from m3tr.core.temporal.config import MHPConfig
+from m3tr.core.temporal.mhp import MHP
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from m3tr_core.temporal.batch import (
+from m3tr.core.temporal.batch import (
     EventSequence,
     EventSequenceError,
     EventVocab,
@@ -15,7 +15,7 @@ from m3tr_core.temporal.batch import (
     make_batch,
     sequences_from_frame,
 )
-from m3tr_core.temporal.batch_ops import append_events, repeat_rows, select_rows
+from m3tr.core.temporal.batch_ops import append_events, repeat_rows, select_rows
 
 
 def test_layout_with_bos_and_padding():

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from app.cli.main import app
-from m3tr_core.db.models import ModelVersion
-from m3tr_core.synthetic.events import default_params, simulate_hawkes, write_event_csv
+from m3tr.app.cli.main import app
+from m3tr.core.db.models import ModelVersion
+from m3tr.core.synthetic.events import default_params, simulate_hawkes, write_event_csv
 
 runner = CliRunner()
 
@@ -47,7 +47,7 @@ def test_fit_registers_a_version_and_forecasts(
         ],
     )
     assert res.exit_code == 0, res.output
-    from app.cli.common import session_factory
+    from m3tr.app.cli.common import session_factory
 
     with session_factory()() as s:
         mv = s.scalars(select(ModelVersion).where(ModelVersion.name == "mhp-test")).one()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from m3tr_core.temporal.batch import make_batch
+from m3tr.core.temporal.batch import make_batch
 
 from .conftest import edge_sequences, tiny_mhp
 

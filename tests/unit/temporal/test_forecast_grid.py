@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from m3tr_core.temporal.forecast import forecast_grid
+from m3tr.core.temporal.forecast import forecast_grid
 
 
 @pytest.mark.parametrize(("t_obs", "horizon"), [(1.0, 168.0), (0.0, 168.0), (0.5, 2.0)])

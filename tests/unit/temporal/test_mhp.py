@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from m3tr_core.temporal.batch import EventSequence, make_batch
-from m3tr_core.temporal.likelihood import mc_integral
-from m3tr_core.temporal.mhp import gauss_legendre_integrals
+from m3tr.core.temporal.batch import EventSequence, make_batch
+from m3tr.core.temporal.likelihood import mc_integral
+from m3tr.core.temporal.mhp import gauss_legendre_integrals
 
 from .conftest import edge_sequences, tiny_mhp
 

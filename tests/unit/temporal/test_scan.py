@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from m3tr_core.temporal.scan import scan_backend, selective_scan, selective_scan_ref
-from m3tr_core.temporal.scan_kernels import linear_scan, selective_scan_bld
+from m3tr.core.temporal.scan import scan_backend, selective_scan, selective_scan_ref
+from m3tr.core.temporal.scan_kernels import linear_scan, selective_scan_bld
 
 
 def _inputs(b: int, d: int, length: int, n: int, dtype=torch.float32, seed: int = 0):

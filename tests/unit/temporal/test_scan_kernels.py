@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from m3tr_core.temporal import scan_kernels
-from m3tr_core.temporal.scan import selective_scan, selective_scan_ref
-from m3tr_core.temporal.scan_kernels import selective_scan_bld
+from m3tr.core.temporal import scan_kernels
+from m3tr.core.temporal.scan import selective_scan, selective_scan_ref
+from m3tr.core.temporal.scan_kernels import selective_scan_bld
 
 
 def _inputs(b: int, d: int, length: int, n: int, seed: int = 0, dtype=torch.float32):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from m3tr_core.temporal import (
+from m3tr.core.temporal import (
     EventSequence,
     MHPConfig,
     MHPModel,
@@ -17,7 +17,7 @@ from m3tr_core.temporal import (
     save_mhp,
     temporal_signature,
 )
-from m3tr_core.temporal.baselines import PadMaskSignature
+from m3tr.core.temporal.baselines import PadMaskSignature
 
 from .conftest import edge_sequences, tiny_mhp
 
@@ -61,7 +61,7 @@ def test_forecast_shapes_quantiles_and_decomposition():
 
 def tiny_mhp_state():
     torch.manual_seed(0)
-    from m3tr_core.temporal.mhp import MHP
+    from m3tr.core.temporal.mhp import MHP
 
     model = MHP(MHPConfig(n_types=2, d_model=8, d_state=2, n_layers=1, dt_rank=2))
     with torch.no_grad():

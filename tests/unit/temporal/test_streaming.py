@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from m3tr_core.temporal.baselines.classical_hawkes import ClassicalHawkes
-from m3tr_core.temporal.batch import EventSequence, make_batch
-from m3tr_core.temporal.forecast import forecast
-from m3tr_core.temporal.likelihood import last_index_before
+from m3tr.core.temporal.baselines.classical_hawkes import ClassicalHawkes
+from m3tr.core.temporal.batch import EventSequence, make_batch
+from m3tr.core.temporal.forecast import forecast
+from m3tr.core.temporal.likelihood import last_index_before
 
 from .conftest import edge_sequences, tiny_mhp
 
@@ -84,8 +84,8 @@ _FORECAST_LONG_LOG = """
 import resource, sys
 import numpy as np, torch
 from tests.unit.temporal.conftest import tiny_mhp
-from m3tr_core.temporal.batch import EventSequence
-from m3tr_core.temporal.forecast import forecast
+from m3tr.core.temporal.batch import EventSequence
+from m3tr.core.temporal.forecast import forecast
 torch.set_num_threads(1)
 model = tiny_mhp()
 n = int(sys.argv[1])

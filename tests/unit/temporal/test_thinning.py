@@ -7,11 +7,11 @@ import numpy as np
 import torch
 from scipy import stats
 
-from m3tr_core.temporal.baselines import ClassicalHawkes
-from m3tr_core.temporal.batch import EventSequence, make_batch
-from m3tr_core.temporal.batch_ops import append_events
-from m3tr_core.temporal.mhp import gauss_legendre_integrals
-from m3tr_core.temporal.thinning import simulate, simulate_one_at_a_time
+from m3tr.core.temporal.baselines import ClassicalHawkes
+from m3tr.core.temporal.batch import EventSequence, make_batch
+from m3tr.core.temporal.batch_ops import append_events
+from m3tr.core.temporal.mhp import gauss_legendre_integrals
+from m3tr.core.temporal.thinning import simulate, simulate_one_at_a_time
 
 from .conftest import edge_sequences, tiny_mhp
 
@@ -44,7 +44,7 @@ def test_time_rescaling_classical_hawkes():
 def test_time_rescaling_full_mhp_with_inhibition():
     model = tiny_mhp("mamba", negative=True)
     start = make_batch(edge_sequences(), 2, 3600.0)
-    from m3tr_core.temporal.batch_ops import repeat_rows
+    from m3tr.core.temporal.batch_ops import repeat_rows
 
     start = repeat_rows(start, 8)
     sim = simulate(model, start, 60, generator=torch.Generator().manual_seed(3))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from m3tr_core.temporal import load_mhp, save_mhp
-from m3tr_core.temporal.batch import EventSequence
-from m3tr_core.temporal.trajectory import (
+from m3tr.core.temporal import load_mhp, save_mhp
+from m3tr.core.temporal.batch import EventSequence
+from m3tr.core.temporal.trajectory import (
     TrajectoryTransform,
     fit_trajectory_transform,
     trajectory_features,

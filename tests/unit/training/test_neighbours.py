@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from m3tr_core.evaluation.methods.base import EvalSplit
-from m3tr_core.evaluation.methods.m3tr import VARIANTS, M3TRMethod
-from m3tr_core.fusion.config import FusionConfig
-from m3tr_core.training.neighbours import TrainingBank
-from m3tr_core.training.trainer import TrainConfig
+from m3tr.core.evaluation.methods.base import EvalSplit
+from m3tr.core.evaluation.methods.m3tr import VARIANTS, M3TRMethod
+from m3tr.core.fusion.config import FusionConfig
+from m3tr.core.training.neighbours import TrainingBank
+from m3tr.core.training.trainer import TrainConfig
 
 
 def test_training_query_never_returns_itself():

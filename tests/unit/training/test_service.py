@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from m3tr_core.db.models import Base, ModelVersion, Video
-from m3tr_core.db.repository import bulk_insert_events
-from m3tr_core.db.session import make_engine, make_session_factory, transaction
-from m3tr_core.fusion.predictor import load_predictor
-from m3tr_core.training.service import ServiceTrainError, train_service_model
+from m3tr.core.db.models import Base, ModelVersion, Video
+from m3tr.core.db.repository import bulk_insert_events
+from m3tr.core.db.session import make_engine, make_session_factory, transaction
+from m3tr.core.fusion.predictor import load_predictor
+from m3tr.core.training.service import ServiceTrainError, train_service_model
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@
 import numpy as np
 import torch
 
-from m3tr_core.evaluation.methods.base import EvalSplit
-from m3tr_core.evaluation.methods.m3tr import VARIANTS, M3TRMethod
-from m3tr_core.fusion.config import FusionConfig
-from m3tr_core.fusion.model import M3TRFusion
-from m3tr_core.training.features import count_profile
-from m3tr_core.training.tensors import video_tensors
-from m3tr_core.training.trainer import FusionDataset, TrainConfig, pred_loss, predict, train_fusion
+from m3tr.core.evaluation.methods.base import EvalSplit
+from m3tr.core.evaluation.methods.m3tr import VARIANTS, M3TRMethod
+from m3tr.core.fusion.config import FusionConfig
+from m3tr.core.fusion.model import M3TRFusion
+from m3tr.core.training.features import count_profile
+from m3tr.core.training.tensors import video_tensors
+from m3tr.core.training.trainer import FusionDataset, TrainConfig, pred_loss, predict, train_fusion
 
 
 def _config(task, **kw):
@@ -66,7 +66,7 @@ def test_method_run_returns_forecasts_for_val_and_test(task):
 
 
 def test_stacked_variant_is_deterministic_whatever_ran_before(task):
-    from m3tr_core.evaluation.methods.strong_features import StrongFitter
+    from m3tr.core.evaluation.methods.strong_features import StrongFitter
 
     tr, va, te = (
         task.subset(np.arange(0, 80)),

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from app.services import Services, build_services
-from app.settings import Settings
-from m3tr_core.db.models import Event, Label, Prediction, Video
-from m3tr_core.db.session import transaction
-from m3tr_core.retrieval.bank import BankItem, build_bank, set_live
-from m3tr_core.retrieval.numpy_store import NumpyStore
+from m3tr.app.services import Services, build_services
+from m3tr.app.settings import Settings
+from m3tr.core.db.models import Event, Label, Prediction, Video
+from m3tr.core.db.session import transaction
+from m3tr.core.retrieval.bank import BankItem, build_bank, set_live
+from m3tr.core.retrieval.numpy_store import NumpyStore
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHARED_VIDEO = REPO_ROOT.parent / "shared" / "data" / "microlens" / "videos" / "1002.mp4"
@@ -28,7 +28,7 @@ class Recorder:
         self.services_ref = services_ref if services_ref is not None else []
 
     def __call__(self, job_id: int) -> None:
-        from m3tr_core.db.models import Job
+        from m3tr.core.db.models import Job
 
         self.sent.append(job_id)
         if self.services_ref:
@@ -75,7 +75,7 @@ def add_video(
 
 def add_model(services: Services, name: str = "m3tr-test", **fields: Any) -> int:
     """Register a model version and make it the active one of its kind (the registry's rules)."""
-    from m3tr_core.db import registry
+    from m3tr.core.db import registry
 
     kind = fields.pop("kind", "m3tr")
     with transaction(services.sessions) as s:
@@ -150,6 +150,6 @@ def live_bank_of(
 
 def synthetic_clip(folder: Path, name: str = "clip") -> Path:
     """A real 1-second MP4 (PyAV), so tests do not need the shared data."""
-    from m3tr_core.synthetic.videos import ClipSpec, write_clip
+    from m3tr.core.synthetic.videos import ClipSpec, write_clip
 
     return write_clip(ClipSpec(name=name, seconds=1.0, size=32), folder / f"{name}.mp4")

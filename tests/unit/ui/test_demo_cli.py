@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from app.cli.demo import import_corpus, stage
-from m3tr_core.db.models import Event, Label, Video
-from m3tr_core.demo_corpus import make_corpus, write_clips
+from m3tr.app.cli.demo import import_corpus, stage
+from m3tr.core.db.models import Event, Label, Video
+from m3tr.core.demo_corpus import make_corpus, write_clips
 from tests.unit.ui.factories import make_services
 
 

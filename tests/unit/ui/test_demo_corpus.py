@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from m3tr_core.demo_corpus import (
+from m3tr.core.demo_corpus import (
     ARCHETYPE_BY_NAME,
     DAY,
     EVENT_TYPES,
@@ -75,7 +75,7 @@ def test_cascade_branching_multiplies_events():
 
 
 def test_write_clips_makes_decodable_videos(tmp_path):
-    from m3tr_core.content import probe_media
+    from m3tr.core.content import probe_media
 
     videos = make_corpus(2, seed=1)
     paths = write_clips(videos, tmp_path)

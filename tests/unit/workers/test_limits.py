@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from workers.limits import StepGuard, StepMemoryExceeded, StepTimeExceeded, rss_bytes
+from m3tr.workers.limits import StepGuard, StepMemoryExceeded, StepTimeExceeded, rss_bytes
 
 
 def _run(guard: StepGuard, body) -> BaseException | None:  # noqa: ANN001

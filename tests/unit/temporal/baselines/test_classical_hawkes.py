@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from m3tr_core.temporal.baselines import ClassicalHawkes, HomogeneousPoisson
-from m3tr_core.temporal.baselines.classical_hawkes import branching_ratio
-from m3tr_core.temporal.batch import EventSequence, make_batch
-from m3tr_core.temporal.batch_ops import append_events
-from m3tr_core.temporal.mhp import gauss_legendre_integrals
-from m3tr_core.temporal.thinning import simulate
+from m3tr.core.temporal.baselines import ClassicalHawkes, HomogeneousPoisson
+from m3tr.core.temporal.baselines.classical_hawkes import branching_ratio
+from m3tr.core.temporal.batch import EventSequence, make_batch
+from m3tr.core.temporal.batch_ops import append_events
+from m3tr.core.temporal.mhp import gauss_legendre_integrals
+from m3tr.core.temporal.thinning import simulate
 
 MU = torch.tensor([0.3, 0.2])
 ALPHA = torch.tensor([[0.6, 0.3], [0.2, 0.5]])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.ui.handlers.batch import ingest_batch, pair_files
+from m3tr.app.ui.handlers.batch import ingest_batch, pair_files
 from tests.unit.ui.factories import make_services, synthetic_clip
 
 

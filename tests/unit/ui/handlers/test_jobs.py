@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ui.handlers.jobs import bank_statistics, job_counts, job_line, job_view, list_jobs
-from app.ui.handlers.predict import wait_for_job
-from m3tr_core.db.models import Job, JobState
-from m3tr_core.db.session import transaction
+from m3tr.app.ui.handlers.jobs import bank_statistics, job_counts, job_line, job_view, list_jobs
+from m3tr.app.ui.handlers.predict import wait_for_job
+from m3tr.core.db.models import Job, JobState
+from m3tr.core.db.session import transaction
 from tests.unit.ui.factories import add_video, live_bank_of, make_services
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ui.handlers.lookalikes import lookalikes, search_videos
+from m3tr.app.ui.handlers.lookalikes import lookalikes, search_videos
 from tests.unit.ui.factories import add_video, live_bank_of, make_services
 
 
@@ -90,7 +90,7 @@ def test_search_by_title_id_and_external_id(world):
 
 
 def test_render_lookalikes_tables_and_figure(world):
-    from app.ui.lookalikes_tab import render_lookalikes
+    from m3tr.app.ui.lookalikes_tab import render_lookalikes
 
     services, ids = world
     view = lookalikes(services, ids["query"], weight=0.3, top_s=2)

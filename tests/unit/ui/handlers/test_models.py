@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ui.handlers.models import (
+from m3tr.app.ui.handlers.models import (
     active_model,
     bank_versions,
     evaluation_table,
@@ -83,8 +83,8 @@ def test_evaluation_table_from_an_evaluation_report():
 def test_alpha_from_an_mhp_checkpoint(tmp_path):
     import torch
 
-    from app.ui.handlers.models import temporal_model
-    from m3tr_core.temporal import MHP, MHPConfig, save_mhp
+    from m3tr.app.ui.handlers.models import temporal_model
+    from m3tr.core.temporal import MHP, MHPConfig, save_mhp
 
     services, _ = make_services(tmp_path / "home")
     mhp = MHP(MHPConfig(n_types=2, type_names=("like", "share"), d_model=8, d_state=2))
@@ -104,13 +104,13 @@ def test_evaluation_table_from_m3tr_train_validation_scores():
 
 
 def test_model_panel_shows_fused_evaluation_and_mhp_alpha(tmp_path):
-    from app.ui.model_tab import model_panel
+    from m3tr.app.ui.model_tab import model_panel
 
     services, _ = make_services(tmp_path / "home")
     add_model(services, "mhp-a", kind="mhp", metrics={"alpha": [[0.2, 0.1], [0.0, 0.3]]})
     rows = [{"method": "M3TR", "nmse": 0.3}, {"method": "mean", "nmse": 1.0}]
-    from m3tr_core.db.models import ModelVersion
-    from m3tr_core.db.session import transaction
+    from m3tr.core.db.models import ModelVersion
+    from m3tr.core.db.session import transaction
 
     with transaction(services.sessions) as s:
         s.add(ModelVersion(name="fused-a", kind="m3tr", is_active=False,

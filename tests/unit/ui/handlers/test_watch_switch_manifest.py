@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import select
 
-from app.ui.handlers.batch import ingest_batch, is_manifest
-from app.ui.handlers.exports import export_csv
-from app.ui.handlers.switch import switch_version, version_choices, versions_side_by_side
-from app.ui.handlers.watch import playable_path
-from m3tr_core.db.models import Video
-from m3tr_core.db.session import transaction
+from m3tr.app.ui.handlers.batch import ingest_batch, is_manifest
+from m3tr.app.ui.handlers.exports import export_csv
+from m3tr.app.ui.handlers.switch import switch_version, version_choices, versions_side_by_side
+from m3tr.app.ui.handlers.watch import playable_path
+from m3tr.core.db.models import Video
+from m3tr.core.db.session import transaction
 from tests.unit.ui.factories import (
     add_model,
     add_prediction,

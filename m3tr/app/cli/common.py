@@ -1,0 +1,70 @@
+"""Shared plumbing for CLI commands: settings, database sessions, console, error exit."""
+
+from __future__ import annotations
+
+from enum import Enum
+from functools import lru_cache
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
+
+from m3tr.app.settings import Settings, get_settings
+from m3tr.core.db.session import make_engine, make_session_factory
+
+console = Console(stderr=True)
+
+
+def settings() -> Settings:
+    s = get_settings()
+    s.ensure_home()
+    return s
+
+
+@lru_cache
+def session_factory() -> sessionmaker[Session]:
+    """Session factory on the configured database, migrated to head first."""
+    from m3tr.app.migrate import upgrade
+
+    s = settings()
+    upgrade(s.sqlalchemy_url)
+    return make_session_factory(make_engine(s.sqlalchemy_url))
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print a clear error and exit non-zero."""
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+stdout = Console()  # what a command answers (tables, JSON); logs and progress go to ``console``
+
+
+def print_records(records: list[dict], columns: list[str], title: str, as_json: bool) -> None:
+    """A listing on stdout: a JSON array with ``--json``, else a table of ``columns``."""
+    import json
+
+    if as_json:
+        typer.echo(json.dumps(records, default=str))
+        return
+    if not records:
+        stdout.print(f"{title}: none")
+        return
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for r in records:
+        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+    stdout.print(table)
+
+
+def choices(name: str, values: list[str]) -> type[Enum]:
+    """An Enum whose values are ``values``: typer shows and checks them as real choices."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+def value(choice: Enum | None) -> str | None:
+    return None if choice is None else str(choice.value)

@@ -1,0 +1,75 @@
+"""The worker process's :class:`PipelineContext`, built once from settings.
+
+One per process: it owns the vector store (Qdrant Edge allows one process per folder)
+and the loaded encoders. ``m3tr serve`` shares the same context with the web app.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from m3tr.app.settings import Settings, get_settings
+from m3tr.core.db.session import make_engine, make_session_factory
+from m3tr.core.events.log import EventLogRules
+from m3tr.core.pipeline.context import PipelineContext
+from m3tr.core.retrieval.factory import StoreConfig
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_context: PipelineContext | None = None
+
+
+def store_config(settings: Settings) -> StoreConfig:
+    """The vector store the settings describe (the web app's rule: ``m3tr.app.services``)."""
+    from m3tr.app.services import store_config as app_store_config
+
+    return app_store_config(settings)
+
+
+def build_context(settings: Settings) -> PipelineContext:
+    """A fresh context on the workspace ``settings`` names (the database must be migrated)."""
+    settings.ensure_home()
+    factory = make_session_factory(make_engine(settings.sqlalchemy_url))
+    return PipelineContext(
+        session_factory=factory,
+        media_dir=settings.media_dir.resolve(),
+        feature_dir=settings.feature_dir.resolve(),
+        model_dir=settings.model_dir.resolve(),
+        store_config=store_config(settings),
+        event_rules=EventLogRules(
+            vocabulary=tuple(settings.event_types), max_events=settings.max_events_per_log
+        ),
+        encoder_profile=settings.encoder_profile,
+        encoder_models=settings.encoder_overrides(),
+        obs_window_s=settings.obs_window_s,
+        horizon_s=settings.horizon_s,
+        top_s=settings.top_s,
+        device=settings.device,
+    )
+
+
+def get_context() -> PipelineContext:
+    """The process's context (built on first use)."""
+    global _context
+    with _lock:
+        if _context is None:
+            _context = build_context(get_settings())
+        return _context
+
+
+def set_context(ctx: PipelineContext | None) -> None:
+    """Install a context built elsewhere (``m3tr serve`` shares one with the web app)."""
+    global _context
+    with _lock:
+        _context = ctx
+
+
+def close_context() -> None:
+    """Release the store (flush and close the Edge shards, free the folder lock)."""
+    global _context
+    with _lock:
+        if _context is not None:
+            _context.close()
+            _context = None
