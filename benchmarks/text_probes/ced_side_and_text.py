@@ -10,9 +10,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 
-from m3tr.core.evaluation.splits import split_indices
+from m3tr.core.task.spec import CED_EVENT_TYPES, TaskSpec
+from m3tr.core.task.splits import split_indices
 from m3tr.core.training.data import load_ced_weibo
-from m3tr.core.training.task import CED_EVENT_TYPES, TaskSpec
 
 d = load_ced_weibo(Path("/work/shared/data/ced-weibo"), TaskSpec(3600.0, 604800.0, CED_EVENT_TYPES))
 y = d.y_log()[:, -1]

@@ -11,9 +11,9 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 
-from m3tr.core.evaluation.splits import split_indices
+from m3tr.core.task.spec import CED_EVENT_TYPES, TaskSpec
+from m3tr.core.task.splits import split_indices
 from m3tr.core.training.data import load_ced_weibo, load_microlens
-from m3tr.core.training.task import CED_EVENT_TYPES, TaskSpec
 
 ds = sys.argv[1]
 if ds == "ml":

@@ -11,7 +11,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 
-from m3tr.core.evaluation.splits import split_indices
+from m3tr.core.task.splits import split_indices
 from m3tr.core.training.data import load_microlens
 
 d = load_microlens(Path("/work/shared/data/microlens"))

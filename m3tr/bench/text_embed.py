@@ -34,10 +34,10 @@ def main() -> None:
     from sklearn.linear_model import Ridge
 
     from m3tr.core.evaluation.run import bank_texts
-    from m3tr.core.evaluation.splits import split_indices
+    from m3tr.core.task.spec import CED_EVENT_TYPES, TaskSpec
+    from m3tr.core.task.splits import split_indices
     from m3tr.core.training.content import embed_texts
     from m3tr.core.training.data import load_ced_weibo, load_microlens
-    from m3tr.core.training.task import CED_EVENT_TYPES, TaskSpec
 
     if args.dataset == "microlens":
         data = load_microlens(args.path)

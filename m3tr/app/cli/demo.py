@@ -340,19 +340,18 @@ def train_fused(ctx) -> str | None:  # noqa: ANN001
 def baseline_rows(ctx, event_types: tuple[str, ...]) -> list[dict[str, object]]:  # noqa: ANN001
     """Scores of cheap baselines on the validation videos ``m3tr train`` holds out (seed 0)."""
     from m3tr.core.evaluation.harness import run_methods, summarise
-    from m3tr.core.evaluation.methods.base import EvalSplit
     from m3tr.core.evaluation.methods.gbdt import GBDT
     from m3tr.core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
-    from m3tr.core.evaluation.splits import holdout_val
-    from m3tr.core.training.data import load_from_db
-    from m3tr.core.training.task import TaskSpec
+    from m3tr.core.task.spec import TaskSpec
+    from m3tr.core.task.splits import holdout_val
+    from m3tr.core.training.data import DataSplit, load_from_db
 
     with ctx.session_factory() as session:
         data = load_from_db(
             session, TaskSpec(ctx.obs_window_s, ctx.horizon_s, tuple(event_types)), "demo"
         )
     fit, val = holdout_val(len(data), 0.1, seed=0)
-    split = EvalSplit(data.subset(fit), data.subset(val), data.subset(val))
+    split = DataSplit(data.subset(fit), data.subset(val), data.subset(val))
     result = run_methods(split, [MeanBaseline(), SzaboHuberman(), GBDT(max_iter=200)], seeds=[0])
     return [{"method": name, **scores} for name, scores in summarise(result).items()]
 

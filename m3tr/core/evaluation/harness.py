@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from m3tr.core.evaluation import metrics
-from m3tr.core.evaluation.methods.base import EvalSplit, Method, observed_floor
-from m3tr.core.training.calibration import ResidualInterval
+from m3tr.core.evaluation.methods.base import Method, observed_floor
+from m3tr.core.task import metrics
+from m3tr.core.task.intervals import ResidualInterval
+from m3tr.core.training.data import DataSplit
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class MethodRun:
 
 @dataclass
 class EvalResult:
-    split: EvalSplit
+    split: DataSplit
     runs: dict[str, MethodRun]
     interval: float
     seconds: float = 0.0
@@ -55,7 +56,7 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def run_methods(
-    split: EvalSplit,
+    split: DataSplit,
     methods: Sequence[Method],
     seeds: Sequence[int],
     interval: float = 0.8,

@@ -8,7 +8,7 @@ can differ between processes, and what is fixed here:
   to ``threads`` for the whole run (``threadpoolctl`` for BLAS/OpenMP);
 - non-deterministic kernels: ``torch.use_deterministic_algorithms(True, warn_only=True)``;
 - random state: every method seeds torch, numpy and ``random`` itself before each random step
-  (``methods.m3tr.seed_everything``), so no method depends on what ran before it.
+  (``training.shared_mhp.seed_everything``), so no method depends on what ran before it.
 """
 
 from __future__ import annotations

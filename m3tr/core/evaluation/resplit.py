@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from m3tr.core.evaluation import metrics
-from m3tr.core.evaluation.methods.base import EvalSplit, Method
+from m3tr.core.evaluation.methods.base import Method
 from m3tr.core.evaluation.methods.strong_features import KINDS, StrongFeatures, StrongFitter
 from m3tr.core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
-from m3tr.core.evaluation.splits import split_indices
-from m3tr.core.training.data import TaskData
+from m3tr.core.task import metrics
+from m3tr.core.task.splits import split_indices
+from m3tr.core.training.data import DataSplit, TaskData
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def split_spread(
     per: dict[str, list[float]] = {n: [] for n in wanted}
     for s in seeds:
         tr, va, te = split_indices(len(data), seed=s)
-        split = EvalSplit(data.subset(tr), data.subset(va), data.subset(te))
+        split = DataSplit(data.subset(tr), data.subset(va), data.subset(te))
         y = split.test.y_log()[:, -1]
         fitter = StrongFitter()
         for n in wanted:

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from m3tr.core.evaluation.harness import run_methods, summarise
-from m3tr.core.evaluation.methods.base import EvalSplit, Method
+from m3tr.core.evaluation.methods.base import Method
 from m3tr.core.evaluation.methods.gbdt import GBDT
 from m3tr.core.evaluation.methods.knn import NeighbourMean
-from m3tr.core.evaluation.methods.m3tr import VARIANTS, M3TRMethod, M3TRVariant, SharedMHP
+from m3tr.core.evaluation.methods.m3tr import M3TRMethod
 from m3tr.core.evaluation.methods.point_process import PerVideoPointProcess
 from m3tr.core.evaluation.methods.strong_features import KINDS as STRONG_KINDS
 from m3tr.core.evaluation.methods.strong_features import StrongFeatures, StrongFitter
@@ -30,13 +30,15 @@ from m3tr.core.evaluation.methods.trajectory import TrajectoryOnlyRetrieval
 from m3tr.core.evaluation.report import write_json, write_report
 from m3tr.core.evaluation.repro import reproducibility_info, reproducible
 from m3tr.core.evaluation.resplit import split_spread
-from m3tr.core.evaluation.splits import DEFAULT_SPLIT_SEED, holdout_val, split_indices
 from m3tr.core.fusion.config import FusionConfig
+from m3tr.core.task.spec import CED_EVENT_TYPES, TaskSpec
+from m3tr.core.task.splits import DEFAULT_SPLIT_SEED, holdout_val, split_indices
 from m3tr.core.training.content import embed_texts
-from m3tr.core.training.data import TaskData, load_ced_weibo, load_microlens
+from m3tr.core.training.data import DataSplit, TaskData, load_ced_weibo, load_microlens
 from m3tr.core.training.features import count_profile
-from m3tr.core.training.task import CED_EVENT_TYPES, TaskSpec
-from m3tr.core.training.trainer import TrainConfig
+from m3tr.core.training.fusion_recipe import VARIANTS, M3TRVariant
+from m3tr.core.training.shared_mhp import SharedMHP
+from m3tr.core.training.trainer import FusionTrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +99,12 @@ def bank_texts(train: TaskData, has_test: bool, split_seed: int = DEFAULT_SPLIT_
 
 def make_split(
     train: TaskData, test: TaskData | None, split_seed: int = DEFAULT_SPLIT_SEED
-) -> tuple[EvalSplit, dict[str, Any]]:
+) -> tuple[DataSplit, dict[str, Any]]:
     """80/10/10 of ``train`` without ``test``; else (90/10 of ``train``, all of ``test``)."""
     if test is None:
         tr, va, te = split_indices(len(train), seed=split_seed)
         desc = {"kind": "80/10/10 of --train", "seed": split_seed}
-        return EvalSplit(train.subset(tr), train.subset(va), train.subset(te)), desc
+        return DataSplit(train.subset(tr), train.subset(va), train.subset(te)), desc
     fit, va = holdout_val(len(train), 0.1, seed=split_seed)
     # test ids must never collide with bank ids (retrieval excludes by id)
     test = replace(test, video_ids=test.video_ids + int(train.video_ids.max()) + 1)
@@ -110,12 +112,12 @@ def make_split(
         "kind": "train on --train (10% held out for validation), score all of --test",
         "seed": split_seed,
     }
-    return EvalSplit(train.subset(fit), train.subset(va), test), desc
+    return DataSplit(train.subset(fit), train.subset(va), test), desc
 
 
 def build_methods(
     names: Sequence[str],
-    split: EvalSplit,
+    split: DataSplit,
     max_epochs: int,
     content_only: bool,
     stack: bool = True,
@@ -136,7 +138,7 @@ def build_methods(
         d_profile=count_profile([], [], spec.num_types, spec.obs_window_s).shape[1],
         obs_window_s=spec.obs_window_s,
     )
-    train_cfg = TrainConfig(max_epochs=max_epochs)
+    train_cfg = FusionTrainConfig(max_epochs=max_epochs)
     mhp = SharedMHP(int(seeds[0]), mhp_sizes)  # one MHP fit per split (the costly step)
     strong = StrongFitter()
     stack_with = strong if stack and not content_only else None
@@ -297,7 +299,7 @@ def _evaluate(
 
 
 def _mhp_heldout(
-    split: EvalSplit, runnable: Sequence[Any], seeds: list[int], progress: Callable[[str], None]
+    split: DataSplit, runnable: Sequence[Any], seeds: list[int], progress: Callable[[str], None]
 ) -> dict[str, float] | None:
     """NLL per event on the test windows: the MHP the M3TR methods used (first seed, the same
     recipe and windows, so it is not trained again) beside neural Hawkes, classical Hawkes and

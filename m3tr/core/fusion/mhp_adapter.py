@@ -120,7 +120,7 @@ def pretrain_mhp(
 
     ``val``: (event_t, event_k) of validation windows (default: a seeded share of the train
     windows). Sharing one fit between the evaluation's variants is the caller's job
-    (``evaluation.methods.m3tr.SharedMHP``).
+    (``training.shared_mhp.SharedMHP``).
     """
     from m3tr.core.temporal import EventVocab
     from m3tr.core.temporal.recipe import MHPRecipe, train_mhp

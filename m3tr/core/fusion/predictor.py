@@ -24,8 +24,8 @@ from m3tr.core.fusion.batch import FusionBatch
 from m3tr.core.fusion.config import FusionConfig
 from m3tr.core.fusion.mhp_adapter import MHPTemporalEncoder
 from m3tr.core.fusion.model import M3TRFusion
-from m3tr.core.training.calibration import ResidualInterval
-from m3tr.core.training.task import TaskSpec
+from m3tr.core.task.intervals import ResidualInterval
+from m3tr.core.task.spec import TaskSpec
 
 logger = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from m3tr.core.fusion.predictor import Predictor
     from m3tr.core.pipeline.context import PipelineContext
     from m3tr.core.pipeline.temporal import ActiveModel
+    from m3tr.core.task.spec import TaskSpec
     from m3tr.core.training.data import TaskData
-    from m3tr.core.training.task import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,9 @@ def _rows(
     dropped; the target keeps an empty log and must have features.
     """
     from m3tr.core.content import FeatureStore
+    from m3tr.core.task.spec import split_observed
     from m3tr.core.training.content import arrays_from_features
     from m3tr.core.training.data import CED_SIDE_COLUMNS, TaskData, side_features, side_names
-    from m3tr.core.training.task import split_observed
 
     store = FeatureStore(ctx.feature_dir)
     ids = [int(v) for v in video_ids]

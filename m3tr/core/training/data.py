@@ -20,8 +20,8 @@ from m3tr.core.datasets.base import DatasetError
 from m3tr.core.datasets.ced_weibo import read_ced_weibo
 from m3tr.core.db.models import Label, Video
 from m3tr.core.db.repository import load_events
+from m3tr.core.task.spec import TaskSpec, split_observed
 from m3tr.core.training.content import ContentArrays
-from m3tr.core.training.task import TaskSpec, split_observed
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +125,17 @@ class TaskData:
         """(N, K + 1) float64 log1p targets: each type, then the total."""
         total = self.targets.sum(axis=1, keepdims=True)  # (N, 1)
         return np.log1p(np.concatenate([self.targets, total], axis=1).astype(np.float64))
+
+
+@dataclass
+class DataSplit:
+    """The three parts of one fit: train (the retrieval bank too), val (early stopping and
+    calibration) and test (scored once; the validation part again when there is none).
+    Retrieval may only ever see ``train``."""
+
+    train: TaskData
+    val: TaskData
+    test: TaskData
 
 
 def side_features(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:

@@ -22,18 +22,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from m3tr.core.db import registry
 from m3tr.core.db.models import ModelVersion, Video
 from m3tr.core.db.session import transaction
-from m3tr.core.evaluation import metrics
-from m3tr.core.evaluation.methods.base import EvalSplit
-from m3tr.core.evaluation.methods.m3tr import VARIANTS, M3TRMethod
-from m3tr.core.evaluation.splits import holdout_val
 from m3tr.core.fusion.config import FusionConfig
 from m3tr.core.fusion.predictor import save_predictor
-from m3tr.core.training.calibration import ResidualInterval
+from m3tr.core.task import metrics
+from m3tr.core.task.intervals import ResidualInterval
+from m3tr.core.task.spec import TaskSpec
+from m3tr.core.task.splits import holdout_val
 from m3tr.core.training.content import arrays_from_features, embed_texts
-from m3tr.core.training.data import TaskData, load_from_db
+from m3tr.core.training.data import DataSplit, TaskData, load_from_db
 from m3tr.core.training.features import count_profile
-from m3tr.core.training.task import TaskSpec
-from m3tr.core.training.trainer import TrainConfig
+from m3tr.core.training.fusion_recipe import VARIANTS, FusionRecipe
+from m3tr.core.training.trainer import FusionTrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ def train_service_model(
     progress(f"{len(data)} videos; content features ({profile})")
     data = attach_content(data, factory, feature_dir, profile)
     fit, val = holdout_val(len(data), 0.1, seed=seed)
-    split = EvalSplit(data.subset(fit), data.subset(val), data.subset(val))
+    split = DataSplit(data.subset(fit), data.subset(val), data.subset(val))
     spec = data.spec
     assert data.content is not None
     base = FusionConfig(
@@ -133,16 +132,15 @@ def train_service_model(
         obs_window_s=spec.obs_window_s,
         top_s=min(top_s, len(fit) - 1),
     )
-    method = M3TRMethod(VARIANTS["m3tr"], base, TrainConfig(max_epochs=max_epochs))
+    recipe = FusionRecipe(VARIANTS["m3tr"], base, FusionTrainConfig(max_epochs=max_epochs))
     progress(f"training on {len(fit)} videos, validating on {len(val)}")
-    out = method.run(split, seed)
+    trained = recipe.fit(split, seed)
     y_val = split.val.y_log()
-    interval = ResidualInterval.fit(y_val, out.val_pred, 0.8)
+    interval = ResidualInterval.fit(y_val, trained.val_pred, 0.8)
     total = spec.num_types
-    val_scores = metrics.score(y_val[:, total], out.val_pred[:, total]).to_dict()
-    lo, hi = interval.apply(out.val_pred)
+    val_scores = metrics.score(y_val[:, total], trained.val_pred[:, total]).to_dict()
+    lo, hi = interval.apply(trained.val_pred)
     val_scores["coverage_in_sample"] = metrics.coverage(y_val[:, total], lo[:, total], hi[:, total])
-    assert method.last_model is not None
     ref = count_profile(split.train.event_t, split.train.event_k, spec.num_types, spec.obs_window_s)
     extra = {
         "profile": profile,
@@ -152,15 +150,15 @@ def train_service_model(
         "bank_video_ids": split.train.video_ids.tolist(),
         "val_metrics": val_scores,
     }
-    path = save_predictor(Path(model_dir) / name, method.last_model, spec, interval, extra)
+    path = save_predictor(Path(model_dir) / name, trained.model, spec, interval, extra)
     config = {
-        "fusion": method.config(split.train).to_dict(),
+        "fusion": trained.config.to_dict(),
         "task": spec.to_dict(),
-        "train": TrainConfig(max_epochs=max_epochs, seed=seed).to_dict(),
+        "train": FusionTrainConfig(max_epochs=max_epochs, seed=seed).to_dict(),
         "n_fit": len(fit),
         "n_val": len(val),
         "source": source,
-        "info": out.info,
+        "info": trained.record,
     }
     try:
         version_id = _register(factory, name, config, val_scores, path, activate)

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class FusionTrainConfig:
     """Optimiser and loop settings."""
 
     lr: float = 1e-3
@@ -135,7 +135,7 @@ def train_fusion(
     model: M3TRFusion,
     train: FusionDataset,
     val: FusionDataset,
-    cfg: TrainConfig,
+    cfg: FusionTrainConfig,
     progress: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train in place; the model ends with the weights of its best validation epoch."""

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from m3tr.core.evaluation.harness import run_methods, summarise
-from m3tr.core.evaluation.methods.base import EvalSplit
 from m3tr.core.evaluation.methods.gbdt import GBDT
 from m3tr.core.evaluation.methods.knn import NeighbourMean
 from m3tr.core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
 from m3tr.core.evaluation.report import write_report
-from m3tr.core.evaluation.splits import split_indices
+from m3tr.core.task.splits import split_indices
+from m3tr.core.training.data import DataSplit
 from tests.unit.training.conftest import synthetic_task
 
 
@@ -19,7 +19,7 @@ from tests.unit.training.conftest import synthetic_task
 def split():
     task = synthetic_task(n=200)
     tr, va, te = split_indices(len(task), seed=1)
-    return EvalSplit(task.subset(tr), task.subset(va), task.subset(te))
+    return DataSplit(task.subset(tr), task.subset(va), task.subset(te))
 
 
 def test_splits_are_disjoint_and_deterministic():

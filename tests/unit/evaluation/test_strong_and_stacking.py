@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from m3tr.core.evaluation import metrics
-from m3tr.core.evaluation.methods.base import EvalSplit
 from m3tr.core.evaluation.methods.stacking import ridge_loo, stack
 from m3tr.core.evaluation.methods.strong_features import StrongFeatures, StrongFitter
 from m3tr.core.evaluation.methods.szabo_huberman import MeanBaseline
 from m3tr.core.evaluation.methods.trajectory import top_by_trajectory
 from m3tr.core.evaluation.repro import reproducible
-from m3tr.core.evaluation.splits import split_indices
+from m3tr.core.task import metrics
+from m3tr.core.task.splits import split_indices
+from m3tr.core.training.data import DataSplit
 from tests.unit.training.conftest import synthetic_task
 
 
@@ -19,7 +19,7 @@ from tests.unit.training.conftest import synthetic_task
 def split():
     task = synthetic_task(n=240)
     tr, va, te = split_indices(len(task), seed=1)
-    return EvalSplit(task.subset(tr), task.subset(va), task.subset(te))
+    return DataSplit(task.subset(tr), task.subset(va), task.subset(te))
 
 
 def test_strong_features_beat_the_mean_and_share_one_fit(split):

@@ -8,8 +8,8 @@ import torch
 
 from m3tr.core.fusion.model import M3TRFusion
 from m3tr.core.fusion.predictor import CheckpointError, load_predictor, save_predictor
-from m3tr.core.training.calibration import ResidualInterval
-from m3tr.core.training.task import TaskSpec
+from m3tr.core.task.intervals import ResidualInterval
+from m3tr.core.task.spec import TaskSpec
 from tests.unit.fusion.conftest import make_batch
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from m3tr.core.task.spec import TaskSpec
 from m3tr.core.training.content import ContentArrays
 from m3tr.core.training.data import TaskData
-from m3tr.core.training.task import TaskSpec
 
 
 def synthetic_task(n: int = 120, seed: int = 0, d_r: int = 8) -> TaskData:

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from m3tr.core.task.spec import CED_EVENT_TYPES, TaskSpec
 from m3tr.core.training.data import load_ced_weibo
 from m3tr.core.training.early_features import early_feature_names, early_features
-from m3tr.core.training.task import CED_EVENT_TYPES, TaskSpec
 
 SPEC = TaskSpec(obs_window_s=3600.0, horizon_s=86400.0, event_types=CED_EVENT_TYPES)
 

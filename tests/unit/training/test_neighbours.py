@@ -2,11 +2,12 @@
 
 import numpy as np
 
-from m3tr.core.evaluation.methods.base import EvalSplit
-from m3tr.core.evaluation.methods.m3tr import VARIANTS, M3TRMethod
+from m3tr.core.evaluation.methods.m3tr import M3TRMethod
 from m3tr.core.fusion.config import FusionConfig
+from m3tr.core.training.data import DataSplit
+from m3tr.core.training.fusion_recipe import VARIANTS
 from m3tr.core.training.neighbours import TrainingBank
-from m3tr.core.training.trainer import TrainConfig
+from m3tr.core.training.trainer import FusionTrainConfig
 
 
 def test_training_query_never_returns_itself():
@@ -33,9 +34,9 @@ def test_evaluation_neighbours_come_from_train_only(task):
     # plant exact copies: every test video's vectors equal a validation video's and vice versa,
     # so a bank that contained them would return them first
     te.content.R[:] = va.content.R
-    split = EvalSplit(tr, va, te)
+    split = DataSplit(tr, va, te)
     cfg = FusionConfig(num_types=2, d_text=8, d_av=3, top_s=4)
-    method = M3TRMethod(VARIANTS["m3tr"], cfg, TrainConfig())
+    method = M3TRMethod(VARIANTS["m3tr"], cfg, FusionTrainConfig())
     n_tr, n_va, n_te = method.neighbours(split, method.config(tr))
     for nb in (n_tr, n_va, n_te):
         assert nb.idx.max() < len(tr)  # rows of the training bank

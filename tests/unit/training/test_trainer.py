@@ -3,13 +3,20 @@
 import numpy as np
 import torch
 
-from m3tr.core.evaluation.methods.base import EvalSplit
-from m3tr.core.evaluation.methods.m3tr import VARIANTS, M3TRMethod
+from m3tr.core.evaluation.methods.m3tr import M3TRMethod
 from m3tr.core.fusion.config import FusionConfig
 from m3tr.core.fusion.model import M3TRFusion
+from m3tr.core.training.data import DataSplit
 from m3tr.core.training.features import count_profile
+from m3tr.core.training.fusion_recipe import VARIANTS
 from m3tr.core.training.tensors import video_tensors
-from m3tr.core.training.trainer import FusionDataset, TrainConfig, pred_loss, predict, train_fusion
+from m3tr.core.training.trainer import (
+    FusionDataset,
+    FusionTrainConfig,
+    pred_loss,
+    predict,
+    train_fusion,
+)
 
 
 def _config(task, **kw):
@@ -29,9 +36,9 @@ def _config(task, **kw):
 def test_training_reduces_the_loss(task):
     torch.manual_seed(0)
     tr, va = task.subset(np.arange(0, 90)), task.subset(np.arange(90, 120))
-    split = EvalSplit(tr, va, va)
+    split = DataSplit(tr, va, va)
     cfg = _config(task)
-    method = M3TRMethod(VARIANTS["no_mhp"], cfg, TrainConfig())
+    method = M3TRMethod(VARIANTS["no_mhp"], cfg, FusionTrainConfig())
     n_tr, n_va, _ = method.neighbours(split, cfg)
     bank = video_tensors(tr, cfg.max_events)
     y_tr = torch.from_numpy(tr.y_log()).float()
@@ -42,7 +49,7 @@ def test_training_reduces_the_loss(task):
     model = M3TRFusion(cfg)
     var = y_tr.var(dim=0, unbiased=False)
     result = train_fusion(
-        model, ds_tr, ds_va, TrainConfig(lr=3e-3, max_epochs=12, patience=12, batch_size=32)
+        model, ds_tr, ds_va, FusionTrainConfig(lr=3e-3, max_epochs=12, patience=12, batch_size=32)
     )
     first, last = result.history[0]["train_pred"], result.history[-1]["train_pred"]
     assert last < 0.6 * first
@@ -58,8 +65,8 @@ def test_method_run_returns_forecasts_for_val_and_test(task):
         task.subset(np.arange(80, 100)),
         task.subset(np.arange(100, 120)),
     )
-    method = M3TRMethod(VARIANTS["m3tr"], _config(task), TrainConfig(max_epochs=2))
-    out = method.run(EvalSplit(tr, va, te), seed=0)
+    method = M3TRMethod(VARIANTS["m3tr"], _config(task), FusionTrainConfig(max_epochs=2))
+    out = method.run(DataSplit(tr, va, te), seed=0)
     assert out.val_pred.shape == (20, 3) and out.test_pred.shape == (20, 3)
     assert np.isfinite(out.test_pred).all()
     assert out.info["retrieval_mode"] == "temporal_aware"
@@ -73,12 +80,12 @@ def test_stacked_variant_is_deterministic_whatever_ran_before(task):
         task.subset(np.arange(80, 100)),
         task.subset(np.arange(100, 120)),
     )
-    split = EvalSplit(tr, va, te)
+    split = DataSplit(tr, va, te)
     fitter = StrongFitter(folds=2)
 
     def run() -> np.ndarray:
         method = M3TRMethod(
-            VARIANTS["no_mhp"], _config(task), TrainConfig(max_epochs=2), stack_with=fitter
+            VARIANTS["no_mhp"], _config(task), FusionTrainConfig(max_epochs=2), stack_with=fitter
         )
         out = method.run(split, seed=3)
         assert out.info["stack"] in ("model", "strong", "ridge_stack")

@@ -3,7 +3,7 @@
 Outputs are log1p counts per output of ``spec.output_names`` (each type, then the total).
 Intervals: a method may return its own 80% interval on test (e.g. simulation quantiles);
 otherwise the harness calibrates one from its validation residuals
-(:class:`~m3tr.core.training.calibration.ResidualInterval`).
+(:class:`~m3tr.core.task.intervals.ResidualInterval`).
 """
 
 from __future__ import annotations
@@ -13,16 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from m3tr.core.training.data import TaskData
-
-
-@dataclass
-class EvalSplit:
-    """The three parts of one evaluation; retrieval may only ever see ``train``."""
-
-    train: TaskData
-    val: TaskData
-    test: TaskData
+from m3tr.core.training.data import DataSplit, TaskData
 
 
 @dataclass
@@ -42,7 +33,7 @@ class Method(Protocol):
     name: str
     seeded: bool
 
-    def run(self, split: EvalSplit, seed: int) -> MethodOutput: ...
+    def run(self, split: DataSplit, seed: int) -> MethodOutput: ...
 
 
 def observed_floor(data: TaskData) -> np.ndarray:

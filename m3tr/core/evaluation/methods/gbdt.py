@@ -12,8 +12,8 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from m3tr.core.evaluation.methods.base import EvalSplit, MethodOutput
-from m3tr.core.training.data import TaskData
+from m3tr.core.evaluation.methods.base import MethodOutput
+from m3tr.core.training.data import DataSplit, TaskData
 from m3tr.core.training.features import count_profile
 
 
@@ -87,6 +87,6 @@ class GBDT:
         x = self.features(data)
         return np.stack([m.predict(x) for m in self.models], axis=1)
 
-    def run(self, split: EvalSplit, seed: int) -> MethodOutput:
+    def run(self, split: DataSplit, seed: int) -> MethodOutput:
         self.fit(split.train, split.val, seed)
         return MethodOutput(self.predict(split.val), self.predict(split.test))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from m3tr.core.evaluation.methods.base import EvalSplit, MethodOutput
-from m3tr.core.training.data import TaskData
+from m3tr.core.evaluation.methods.base import MethodOutput
+from m3tr.core.training.data import DataSplit, TaskData
 from m3tr.core.training.neighbours import TrainingBank
 
 
@@ -17,7 +17,7 @@ class NeighbourMean:
         self.name = name
         self.top_s = top_s
 
-    def run(self, split: EvalSplit, seed: int) -> MethodOutput:
+    def run(self, split: DataSplit, seed: int) -> MethodOutput:
         tr = split.train
         assert tr.content is not None
         bank = TrainingBank(tr.video_ids, tr.content.R, None)

@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from m3tr.core.evaluation.methods.base import EvalSplit, MethodOutput, observed_floor
-from m3tr.core.training.data import TaskData
+from m3tr.core.evaluation.methods.base import MethodOutput, observed_floor
+from m3tr.core.training.data import DataSplit, TaskData
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class PerVideoPointProcess:
         logger.info("%s: %d videos in %.1f s", self.name, len(data), time.perf_counter() - t0)
         return np.maximum(out, floor[None])
 
-    def run(self, split: EvalSplit, seed: int) -> MethodOutput:
+    def run(self, split: DataSplit, seed: int) -> MethodOutput:
         # nothing is learnt across videos: validation is not needed, the interval is the
         # simulation's own
         test = self.predict(split.test, seed)

@@ -34,8 +34,8 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from m3tr.core.evaluation.methods.base import EvalSplit, MethodOutput, observed_floor
-from m3tr.core.training.data import TaskData
+from m3tr.core.evaluation.methods.base import MethodOutput, observed_floor
+from m3tr.core.training.data import DataSplit, TaskData
 from m3tr.core.training.early_features import early_features
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class StrongFitter:
         self.folds = folds
         self._fits: dict[int, StrongFit] = {}
 
-    def fit(self, split: EvalSplit) -> StrongFit:
+    def fit(self, split: DataSplit) -> StrongFit:
         """Fit (once per split object) and forecast val and test."""
         key = id(split)
         if key in self._fits:
@@ -176,7 +176,7 @@ class StrongFeatures:
         self.kind = kind
         self.fitter = fitter or StrongFitter()
 
-    def run(self, split: EvalSplit, seed: int) -> MethodOutput:
+    def run(self, split: DataSplit, seed: int) -> MethodOutput:
         fit = self.fitter.fit(split)
         val, test = fit.forecast(self.kind)
         return MethodOutput(val, test, info=fit.info)

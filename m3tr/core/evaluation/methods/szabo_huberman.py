@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from m3tr.core.evaluation.methods.base import EvalSplit, MethodOutput, observed_floor
-from m3tr.core.training.data import TaskData
+from m3tr.core.evaluation.methods.base import MethodOutput, observed_floor
+from m3tr.core.training.data import DataSplit, TaskData
 
 
 class SzaboHuberman:
@@ -36,7 +36,7 @@ class SzaboHuberman:
         x = observed_floor(data)  # (N, O)
         return np.maximum(self.coef[:, 0] + self.coef[:, 1] * x, x)
 
-    def run(self, split: EvalSplit, seed: int) -> MethodOutput:
+    def run(self, split: DataSplit, seed: int) -> MethodOutput:
         self.fit(split.train)
         return MethodOutput(self.predict(split.val), self.predict(split.test))
 
@@ -47,6 +47,6 @@ class MeanBaseline:
     name = "mean"
     seeded = False
 
-    def run(self, split: EvalSplit, seed: int) -> MethodOutput:
+    def run(self, split: DataSplit, seed: int) -> MethodOutput:
         mu = split.train.y_log().mean(axis=0)  # (O,)
         return MethodOutput(np.tile(mu, (len(split.val), 1)), np.tile(mu, (len(split.test), 1)))

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from m3tr.core.evaluation.methods.base import EvalSplit, MethodOutput
-from m3tr.core.training.data import TaskData
+from m3tr.core.evaluation.methods.base import MethodOutput
+from m3tr.core.training.data import DataSplit, TaskData
 
 TOP_S = 10
 
@@ -61,7 +61,7 @@ class TrajectoryOnlyRetrieval:
         self.length = length
         self.top_s = top_s
 
-    def run(self, split: EvalSplit, seed: int) -> MethodOutput:
+    def run(self, split: DataSplit, seed: int) -> MethodOutput:
         tr = split.train
         bank = self.vectors.vectors(tr, tr, seed, self.length)  # (N_bank, d_s)
         y = tr.y_log()  # (N_bank, O)

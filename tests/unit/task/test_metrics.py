@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from m3tr.core.evaluation import metrics
+from m3tr.core.task import metrics
 
 
 def test_nmse_mae_by_hand():

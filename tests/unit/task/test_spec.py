@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from m3tr.core.training.task import TaskSpec, split_observed
+from m3tr.core.task.spec import TaskSpec, split_observed
 
 
 def test_split_observed_cuts_at_window_and_counts_at_horizon():
