@@ -52,25 +52,6 @@ class Services:
                 self._store = None
 
 
-def store_config(settings: Settings):  # noqa: ANN201 - StoreConfig, imported lazily
-    """The vector-store config the settings describe (the web app's and the workers' alike)."""
-    from m3tr.core.retrieval.edge_store import EdgeStoreConfig
-    from m3tr.core.retrieval.factory import StoreConfig
-    from m3tr.core.retrieval.faiss_store import FaissConfig
-
-    return StoreConfig(
-        backend=settings.store_backend,  # type: ignore[arg-type]
-        path=settings.vector_store_path.resolve(),
-        qdrant_url=settings.qdrant_url,
-        qdrant_api_key=settings.qdrant_api_key,
-        faiss=FaissConfig(ivfpq_min_size=settings.faiss_ivfpq_min_size),
-        edge=EdgeStoreConfig(
-            hnsw_ef=settings.edge_hnsw_ef,
-            optimize_after=settings.edge_optimize_after or None,
-        ),
-    )
-
-
 def default_enqueue() -> Enqueue:
     """The workers' enqueue function (Celery), imported when the app starts."""
     from m3tr.workers.enqueue import enqueue_job  # type: ignore[import-not-found]
@@ -85,6 +66,7 @@ def build_services(
 ) -> Services:
     """Services on the workspace ``settings`` names (migrating the database first)."""
     from m3tr.core.retrieval.factory import open_store
+    from m3tr.workers.context import store_config
 
     settings.ensure_home()
     if migrate:

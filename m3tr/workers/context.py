@@ -22,10 +22,21 @@ _context: PipelineContext | None = None
 
 
 def store_config(settings: Settings) -> StoreConfig:
-    """The vector store the settings describe (the web app's rule: ``m3tr.app.services``)."""
-    from m3tr.app.services import store_config as app_store_config
+    """The vector-store config the settings describe (the web app's and the workers' alike)."""
+    from m3tr.core.retrieval.edge_store import EdgeStoreConfig  # the backends load lazily
+    from m3tr.core.retrieval.faiss_store import FaissConfig
 
-    return app_store_config(settings)
+    return StoreConfig(
+        backend=settings.store_backend,  # type: ignore[arg-type]
+        path=settings.vector_store_path.resolve(),
+        qdrant_url=settings.qdrant_url,
+        qdrant_api_key=settings.qdrant_api_key,
+        faiss=FaissConfig(ivfpq_min_size=settings.faiss_ivfpq_min_size),
+        edge=EdgeStoreConfig(
+            hnsw_ef=settings.edge_hnsw_ef,
+            optimize_after=settings.edge_optimize_after or None,
+        ),
+    )
 
 
 def build_context(settings: Settings) -> PipelineContext:

@@ -41,8 +41,8 @@ def worker(
     pool = str(value(pool_choice))
     from celery import signals
 
-    from m3tr.workers.celery_app import get_app, is_embedded
     from m3tr.workers.context import close_context
+    from m3tr.workers.runtime import get_app, is_embedded
 
     s = settings()
     session_factory()  # migrate to head before any task runs
@@ -59,8 +59,7 @@ def worker(
 
         @signals.worker_init.connect(weak=False)  # before it consumes (see m3tr.workers.recovery)
         def _recover(**_: object) -> None:
-            from m3tr.workers.celery_app import broker_folders
-            from m3tr.workers.recovery import resend_interrupted_jobs
+            from m3tr.workers.runtime import broker_folders, resend_interrupted_jobs
 
             resend_interrupted_jobs(broker_folders(s)["queue"])
 
@@ -93,9 +92,9 @@ def serve(
     """Run the web app (and, embedded, a worker beside it in the same process)."""
     import uvicorn
 
-    from m3tr.workers.celery_app import get_app, is_embedded
     from m3tr.workers.context import get_context, set_context
     from m3tr.workers.enqueue import enqueue_job
+    from m3tr.workers.runtime import get_app, is_embedded
 
     s = settings()
     try:
@@ -114,11 +113,10 @@ def serve(
     services = _services(s, enqueue_job, ctx.store)
     embedded = None
     if run_worker:
-        from m3tr.workers.embedded import EmbeddedWorker
-        from m3tr.workers.recovery import resend_interrupted_jobs
+        from m3tr.workers.runtime import EmbeddedWorker, resend_interrupted_jobs
 
         if is_embedded(s):  # before the worker consumes: it sees the queue as the crash left it
-            from m3tr.workers.celery_app import broker_folders
+            from m3tr.workers.runtime import broker_folders
 
             resend_interrupted_jobs(broker_folders(s)["queue"])
         embedded = EmbeddedWorker(get_app(), concurrency=concurrency)

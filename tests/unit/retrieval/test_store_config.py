@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from m3tr.app.services import store_config
 from m3tr.app.settings import Settings
 from m3tr.core.retrieval.edge_store import EdgeStore
 from m3tr.core.retrieval.factory import open_store
-from m3tr.workers.context import store_config as worker_store_config
+from m3tr.workers.context import store_config
 
 
 @pytest.fixture
@@ -26,7 +25,6 @@ def test_embedded_default_is_qdrant_edge(clean_env: Path) -> None:
     cfg = store_config(s)
     assert cfg.backend == "qdrant-edge"
     assert cfg.path == (clean_env / "home" / "qdrant-edge").resolve()
-    assert worker_store_config(s) == cfg  # the web app and the workers open the same store
     store = open_store(cfg)
     try:
         assert isinstance(store, EdgeStore) and store.backend == "qdrant-edge"
