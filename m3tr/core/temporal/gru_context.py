@@ -35,8 +35,11 @@ class GRUContext(nn.Module):
         self.rate = nn.Linear(cfg.d_model, cfg.d_model)
         self.norm_f = nn.LayerNorm(cfg.d_model)
 
-    def encode(self, batch: EventBatch, need_finals: bool = False) -> tuple[Tensor, GRUStates]:
-        """Per-slot outputs (B, L+1, d_model) and states for the readout.
+    def encode(
+        self, batch: EventBatch, need_finals: bool = False, outputs: bool = True
+    ) -> tuple[Tensor, GRUStates]:
+        """Per-slot outputs (B, L+1, d_model) and states for the readout (the outputs are the
+        readout's own states, so ``outputs`` and ``need_finals`` change nothing).
 
         The GRU sees each slot's own ``dt`` as an input feature; padding repeats the last state.
         """

@@ -8,6 +8,10 @@ the last event's rate: for ``t`` after slot ``i``,
 ``state(t) = exp(A * rate_i * min(t - t_i, max_step)) * state_i`` and
 ``h(t) = norm(x_i + out_proj((C_i . state(t) + D u_i) * silu(z_i)))``. At ``t = t_i`` this is
 exactly the layer's output for slot ``i``; ``h(t)`` depends only on slots ``<= i``.
+
+Every layer runs through :func:`m3tr.core.temporal.scan.selective_scan` (mamba-ssm's kernel on
+CUDA): reading ``h(t)`` needs no per-slot states from the kernel, because query times enter
+the last layer's scan as zero-input slots (:mod:`m3tr.core.temporal.query_slots`).
 """
 
 from __future__ import annotations
@@ -22,8 +26,7 @@ from torch import Tensor, nn
 
 from m3tr.core.temporal.batch import EventBatch
 from m3tr.core.temporal.config import MHPConfig
-from m3tr.core.temporal.scan import scan_backend, selective_scan
-from m3tr.core.temporal.scan_kernels import selective_scan_bld
+from m3tr.core.temporal.scan import selective_scan, selective_scan_queries
 
 
 class EventInput(nn.Module):
@@ -54,15 +57,13 @@ class LayerCache:
 
 @dataclass
 class MambaStates:
-    """Encoded history: the last layer's per-slot tensors plus every layer's final cache."""
+    """Encoded history: what the last layer needs to read out between slots, and every layer's
+    state after the last slot."""
 
-    states: Tensor  # (B, L+1, D, N) last layer
-    x_in: Tensor  # (B, L+1, d_model)
-    u: Tensor  # (B, L+1, D)
-    z: Tensor  # (B, L+1, D)
-    rate: Tensor  # (B, L+1, D)
-    C: Tensor  # (B, L+1, N)
-    finals: list[Tensor] = field(default_factory=list)  # per lower layer (B, D, N)
+    x_in: Tensor  # (B, L+1, d_model) the last layer's input at each slot
+    clock: Tensor  # (B, L+1) each slot's clock (0 on padding)
+    init: Tensor | None = None  # (B, D, N) the last layer's state before slot 0 (None: zero)
+    finals: list[Tensor] = field(default_factory=list)  # per layer (B, D, N); empty unless asked
 
 
 class TimeAwareMambaLayer(nn.Module):
@@ -88,7 +89,7 @@ class TimeAwareMambaLayer(nn.Module):
     def A(self) -> Tensor:
         return -torch.exp(self.A_log)  # (D, N)
 
-    def _project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """x: (..., d_model) -> u, z, rate (..., D) and B, C (..., N)."""
         n, r = self.cfg.d_state, self.cfg.dt_rank
         u, z = self.in_proj(self.norm(x)).chunk(2, dim=-1)  # (..., D) each
@@ -98,57 +99,64 @@ class TimeAwareMambaLayer(nn.Module):
         return u, z, rate, b, c
 
     def forward(
-        self,
-        x: Tensor,
-        clock: Tensor,
-        want_states: bool,
-        want_final: bool = True,
-        init: Tensor | None = None,
-    ) -> tuple[Tensor, LayerCache | None]:
-        """x: (B, L, d_model), clock: (B, L) (0 on padding) -> out (B, L, d_model) and cache.
+        self, x: Tensor, clock: Tensor, want_final: bool = False, init: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """x: (B, L, d_model), clock: (B, L) (0 on padding) -> out (B, L, d_model) and, with
+        ``want_final``, the state after the last slot (B, D, N).
 
-        With ``want_states`` the cache holds every slot's tensors (B, L, ...); otherwise only
-        the final state (B, D, N), or nothing when ``want_final`` is False. ``init`` (B, D, N):
-        the state before the first slot (default zero), so a long sequence can be encoded
-        chunk after chunk with the same result as in one piece.
+        ``init`` (B, D, N): the state before the first slot (default zero), so a long sequence
+        can be encoded chunk after chunk with the same result as in one piece.
         """
-        u, z, rate, b, c = self._project(x)
+        u, z, rate, b, c = self.project(x)
         delta = rate * clock[..., None]  # (B, L, D)
-        carried = None if init is None else self.carry(init, delta)  # (B, L, D, N)
-        if want_states or scan_backend(x.device) == "torch":
-            y, states = selective_scan_bld(
-                u, delta, self.A, b, c, chunk=self.cfg.scan_chunk, return_states=want_states
-            )
-            if carried is not None:
-                y = y + torch.einsum("bldn,bln->bld", carried, c)  # (B, L, D)
-                states = None if states is None else states + carried
-            y = (y + u * self.D) * F.silu(z)  # (B, L, D)
-            final = states[:, -1] if states is not None else None
-        else:  # CUDA kernel (mamba-ssm), layout (B, D, L)
-            y, final = selective_scan(
-                u.transpose(1, 2),
-                delta.transpose(1, 2),
-                self.A,
-                b.transpose(1, 2),
-                c.transpose(1, 2),
-                self.D,
-                z.transpose(1, 2),
-                return_last_state=True,
-            )
-            y, states = y.transpose(1, 2), None
-            if carried is not None:
-                y = y + torch.einsum("bldn,bln->bld", carried, c) * F.silu(z)
-                final = final + carried[:, -1]
-        out = x + self.out_proj(y)  # (B, L, d_model)
-        if want_states:
-            return out, LayerCache(states, x, u, z, rate, c)  # type: ignore[arg-type]
-        if not want_final:
-            return out, None
-        if final is None:  # torch path without states: the final state alone
-            final = self._final_state(u, delta, b)
-            if carried is not None:
-                final = final + carried[:, -1]
-        return out, LayerCache(final)
+        y, final = self._scan(u, delta, b, c, z, want_final, init)
+        return x + self.out_proj(y), final
+
+    def read_queries(
+        self, x: Tensor, clock: Tensor, idx: Tensor, elapsed: Tensor, init: Tensor | None = None
+    ) -> Tensor:
+        """The gated SSM output (B, Q, D) at queries ``elapsed`` (B, Q) time units (already
+        clamped to ``max_step``) after slots ``idx`` (B, Q) of ``x`` (B, L, d_model), ``clock``
+        (B, L): the state decayed by ``rate_i * elapsed``, read with slot i's C, skip and gate
+        (:func:`m3tr.core.temporal.scan.selective_scan_queries`: one kernel call over events and
+        zero-input query slots on CUDA)."""
+        u, z, rate, b, c = self.project(x)  # (B, L, D) / (B, L, N)
+        delta = rate * clock[..., None]  # (B, L, D)
+        rows = torch.arange(idx.shape[0], device=idx.device)[:, None]  # (B, 1)
+        q_delta = rate[rows, idx] * elapsed[..., None].to(rate.dtype)  # (B, Q, D)
+        y = selective_scan_queries(
+            u.transpose(1, 2), delta.transpose(1, 2), self.A, b.transpose(1, 2),
+            c.transpose(1, 2), self.D, z.transpose(1, 2), idx, q_delta.transpose(1, 2),
+            init, chunk=self.cfg.scan_chunk,
+        )  # fmt: skip
+        return y.transpose(1, 2)  # (B, Q, D)
+
+    def _scan(
+        self,
+        u: Tensor,
+        delta: Tensor,
+        b: Tensor,
+        c: Tensor,
+        z: Tensor,
+        want_final: bool,
+        init: Tensor | None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """(C . x + D u) * silu(z) (B, L, D) and the final state (B, D, N) or None.
+
+        u, delta, z: (B, L, D); b, c: (B, L, N).
+        """
+        out = selective_scan(
+            u.transpose(1, 2), delta.transpose(1, 2), self.A, b.transpose(1, 2),
+            c.transpose(1, 2), self.D, z.transpose(1, 2), return_last_state=want_final,
+            chunk=self.cfg.scan_chunk,
+        )  # fmt: skip
+        y, final = out if want_final else (out, None)  # type: ignore[misc]
+        y = y.transpose(1, 2)  # (B, L, D)
+        if init is not None:  # add the carried initial state, read and gated like the scan's
+            carried = self.carry(init, delta)  # (B, L, D, N)
+            y = y + torch.einsum("bldn,bln->bld", carried, c) * F.silu(z)
+            final = None if final is None else final + carried[:, -1]
+        return y, final
 
     def carry(self, init: Tensor, delta: Tensor) -> Tensor:
         """(B, L, D, N): the state ``init`` (B, D, N) decayed to every slot of a chunk,
@@ -156,15 +164,9 @@ class TimeAwareMambaLayer(nn.Module):
         started from ``init`` (the recurrence is linear in its state)."""
         return torch.exp(delta.cumsum(1)[..., None] * self.A) * init[:, None]  # (B, L, D, N)
 
-    def _final_state(self, u: Tensor, delta: Tensor, b: Tensor) -> Tensor:
-        """(B, D, N) last state, as ``sum_l exp(A sum_{j>l} delta_j) delta_l u_l B_l``."""
-        rest = delta.flip(1).cumsum(1).flip(1) - delta  # (B, L, D) decay time after slot l
-        w = torch.exp(rest[..., None] * self.A)  # (B, L, D, N)
-        return torch.einsum("bldn,bld,bln->bdn", w, delta * u, b)
-
     def step(self, cache: LayerCache, x: Tensor, clock: Tensor) -> tuple[Tensor, LayerCache]:
         """One new slot. x: (B, d_model), clock: (B,) -> out (B, d_model), new cache."""
-        u, z, rate, b, c = self._project(x)  # (B, D) / (B, N)
+        u, z, rate, b, c = self.project(x)  # (B, D) / (B, N)
         delta = rate * clock[:, None]  # (B, D)
         state = torch.exp(delta[..., None] * self.A) * cache.state  # (B, D, N)
         state = state + (delta * u)[..., None] * b[:, None, :]
@@ -186,64 +188,63 @@ class TimeAwareMamba(nn.Module):
         """Clock credited to a slot ``dt`` after the previous one (time units)."""
         return dt.clamp(min=0, max=self.cfg.max_step) + self.cfg.event_step
 
-    def encode(self, batch: EventBatch, need_finals: bool = False) -> tuple[Tensor, MambaStates]:
+    def encode(
+        self, batch: EventBatch, need_finals: bool = False, outputs: bool = True
+    ) -> tuple[Tensor | None, MambaStates]:
         """Per-slot outputs (B, L+1, d_model) and the states needed to read out between slots.
 
-        ``need_finals``: also keep every lower layer's final state (for simulation).
+        ``need_finals``: also keep every layer's final state (for simulation). ``outputs``
+        False: skip the last layer (the readout runs it, with its queries) and return None.
         """
         x = self.inputs(batch.types, batch.dt, batch.times)  # (B, L+1, d_model)
         clock = self.clock(batch.dt) * batch.mask  # (B, L+1)
         finals: list[Tensor] = []
-        last: LayerCache | None = None
-        for i, layer in enumerate(self.layers):
-            is_last = i == len(self.layers) - 1
-            x, cache = layer(x, clock, want_states=is_last, want_final=need_finals or is_last)
-            if is_last:
-                last = cache
-            elif cache is not None:
-                finals.append(cache.state)
-        assert last is not None
-        hist = MambaStates(last.state, last.x_in, last.u, last.z, last.rate, last.C, finals)  # type: ignore[arg-type]
-        return self.norm_f(x), hist
+        *lower, last = self.layers
+        for layer in lower:
+            x, final = layer(x, clock, want_final=need_finals)
+            if final is not None:
+                finals.append(final)
+        hist = MambaStates(x, clock, None, finals)
+        if not (outputs or need_finals):
+            return None, hist
+        out, final = last(x, clock, want_final=need_finals)
+        if final is not None:
+            finals.append(final)
+        return self.norm_f(out), hist
 
     def encode_chunks(
         self, batch: EventBatch, chunk: int
     ) -> Iterator[tuple[int, Tensor, MambaStates]]:
         """:meth:`encode` ``chunk`` slots at a time: yields (first slot, outputs (B, c, d_model),
         states of those c slots), carrying every layer's state across chunks, so memory is
-        O(B * chunk * D * N) whatever the length. ``finals`` hold the lower layers' states at
-        the chunk's end (padding keeps a state unchanged: its clock is 0)."""
+        O(B * chunk * D * N) whatever the length. ``finals`` hold every layer's state at the
+        chunk's end (padding keeps a state unchanged: its clock is 0)."""
         width = batch.times.shape[1]
         carry: list[Tensor | None] = [None] * len(self.layers)
+        last_init: Tensor | None = None
         for start in range(0, width, chunk):
             sl = slice(start, min(start + chunk, width))
             x = self.inputs(batch.types[:, sl], batch.dt[:, sl], batch.times[:, sl])  # (B, c, d)
             clock = self.clock(batch.dt[:, sl]) * batch.mask[:, sl]  # (B, c)
-            finals: list[Tensor] = []
-            last: LayerCache | None = None
+            x_last = x
             for i, layer in enumerate(self.layers):
-                is_last = i == len(self.layers) - 1
-                x, cache = layer(x, clock, want_states=is_last, init=carry[i])
-                assert cache is not None
-                if is_last:
-                    last, carry[i] = cache, cache.state[:, -1]
-                else:
-                    finals.append(cache.state)
-                    carry[i] = cache.state
-            assert last is not None
-            states = MambaStates(last.state, last.x_in, last.u, last.z, last.rate, last.C, finals)  # type: ignore[arg-type]
+                x_last = x
+                x, carry[i] = layer(x, clock, want_final=True, init=carry[i])
+            states = MambaStates(x_last, clock, init=last_init, finals=list(carry))  # type: ignore[arg-type]
+            last_init = carry[-1]
             yield start, self.norm_f(x), states
 
     def readout(self, hist: MambaStates, idx: Tensor, tau: Tensor) -> Tensor:
-        """h at ``tau`` (B, Q) after slot ``idx`` (B, Q) -> (B, Q, d_model)."""
+        """h at ``tau`` (B, Q) after slot ``idx`` (B, Q) -> (B, Q, d_model): one scan of the
+        last layer over the slots and the queries (:meth:`TimeAwareMambaLayer.read_queries`)."""
+        elapsed = tau.clamp(min=0, max=self.cfg.max_step)  # (B, Q)
+        y = self.layers[-1].read_queries(hist.x_in, hist.clock, idx, elapsed, hist.init)
         rows = torch.arange(idx.shape[0], device=idx.device)[:, None]  # (B, 1)
-        cache = LayerCache(
-            hist.states[rows, idx], hist.x_in[rows, idx], hist.u[rows, idx],
-            hist.z[rows, idx], hist.rate[rows, idx], hist.C[rows, idx],
-        )  # fmt: skip
-        return self._read(cache, tau)
+        return self.norm_f(hist.x_in[rows, idx] + self.layers[-1].out_proj(y))  # (B, Q, d_model)
 
     def _read(self, cache: LayerCache, tau: Tensor) -> Tensor:
+        """h at ``tau`` after the slot of a one-slot cache (the step-by-step form, for
+        simulation): the state decayed by ``rate * min(tau, max_step)``, read with its C."""
         layer = self.layers[-1]
         elapsed = tau.clamp(min=0, max=self.cfg.max_step)  # (...)
         decay = torch.exp((cache.rate * elapsed[..., None])[..., None] * layer.A)  # (..., D, N)
@@ -254,15 +255,15 @@ class TimeAwareMamba(nn.Module):
 
     # -- simulation (one slot at a time, batched over sequences) --------------------------
     def sim_cache(self, hist: MambaStates, last_idx: Tensor) -> list[LayerCache]:
-        """Caches of every layer at slot ``last_idx`` (B,) (the last valid slot)."""
+        """Caches of every layer at slot ``last_idx`` (B,), the last valid slot (the states
+        are ``hist.finals``: padding after it leaves them unchanged)."""
+        if len(hist.finals) != len(self.layers):
+            raise ValueError("sim_cache needs every layer's final state: encode(need_finals=True)")
         rows = torch.arange(last_idx.shape[0], device=last_idx.device)
-        caches = [LayerCache(f) for f in hist.finals]
-        caches.append(
-            LayerCache(
-                hist.states[rows, last_idx], hist.x_in[rows, last_idx], hist.u[rows, last_idx],
-                hist.z[rows, last_idx], hist.rate[rows, last_idx], hist.C[rows, last_idx],
-            )
-        )  # fmt: skip
+        caches = [LayerCache(f) for f in hist.finals[:-1]]
+        x_in = hist.x_in[rows, last_idx]  # (B, d_model)
+        u, z, rate, _, c = self.layers[-1].project(x_in)
+        caches.append(LayerCache(hist.finals[-1], x_in, u, z, rate, c))
         return caches
 
     def sim_readout(self, caches: list[LayerCache], tau: Tensor) -> Tensor:

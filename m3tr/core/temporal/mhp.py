@@ -69,7 +69,7 @@ class History:
     """An encoded batch: per-slot outputs, Hawkes states and the context's states."""
 
     batch: EventBatch
-    outputs: Tensor  # (B, L+1, d_model) h right after each slot
+    outputs: Tensor | None  # (B, L+1, d_model) h right after each slot (None: not asked)
     hawkes: Tensor  # (B, L+1, K, K)
     context: Any
 
@@ -118,12 +118,13 @@ class MHP(nn.Module):
         return self.f_max() * torch.tanh(self.f_head(h))
 
     # -- encoding and intensity -------------------------------------------------------------
-    def encode(self, batch: EventBatch, need_finals: bool = False) -> History:
-        """Run the context network and the Hawkes states over a batch."""
+    def encode(self, batch: EventBatch, need_finals: bool = False, outputs: bool = True) -> History:
+        """Run the context network and the Hawkes states over a batch (``outputs`` False: the
+        per-slot outputs may be skipped, for a history that is only read out)."""
         if batch.n_types != self.n_types:
             raise ValueError(f"batch has {batch.n_types} event types, model {self.n_types}")
-        outputs, ctx = self.context.encode(batch, need_finals=need_finals)
-        return History(batch, outputs, self.hawkes.states(batch), ctx)
+        out, ctx = self.context.encode(batch, need_finals=need_finals, outputs=outputs)
+        return History(batch, out, self.hawkes.states(batch), ctx)
 
     def intensity(self, hist: History, query: Tensor, idx: Tensor | None = None) -> IntensityParts:
         """Intensity parts at ``query`` (B, Q) (model time units).
@@ -186,7 +187,7 @@ class MHP(nn.Module):
         top = int(idx.max()) if idx.numel() else 0
         out: tuple[Tensor, IntensityParts] | None = None
         for start, hist in self.encode_chunks(batch, chunk):
-            width = hist.outputs.shape[1]
+            width = hist.batch.times.shape[1]
             inside = (idx >= start) & (idx < start + width)  # (B, Q)
             if bool(inside.any()):
                 h, parts = self._read(hist, query, (idx - start).clamp(0, width - 1))
@@ -203,17 +204,21 @@ class MHP(nn.Module):
         self, batch: EventBatch, n_mc: int = 1, generator: torch.Generator | None = None
     ) -> LogLikelihood:
         """Log-likelihood terms per sequence; the compensator by stratified Monte Carlo."""
-        hist = self.encode(batch)
+        hist = self.encode(batch, outputs=False)
         ev = batch.event_mask  # (B, L+1)
-        lam = self.intensity(hist, batch.times).total  # (B, L+1, K) strictly-before states
-        lam_ev = lam.gather(-1, batch.types.clamp(max=self.n_types - 1)[..., None])[..., 0]
-        log_term = (torch.log(lam_ev.clamp(min=1e-30)) * ev).sum(-1)  # (B,)
         start, length, idx = interval_bounds(batch)  # (B, L+1) each
         offsets = stratified_points(length, n_mc, generator)  # (B, L+1, n)
         bsz, slots = start.shape
         q = (start[..., None] + offsets).reshape(bsz, slots * n_mc)  # (B, Q)
         q_idx = idx[..., None].expand(bsz, slots, n_mc).reshape(bsz, slots * n_mc)
-        lam_mc = self.intensity(hist, q, q_idx).total.sum(-1)  # (B, Q)
+        # one readout for the event times (strictly-before states) and the MC points
+        ev_idx = last_index_before(batch, batch.times)  # (B, L+1)
+        lam_all = self.intensity(
+            hist, torch.cat([batch.times, q], 1), torch.cat([ev_idx, q_idx], 1)
+        ).total  # (B, L+1+Q, K)
+        lam, lam_mc = lam_all[:, :slots], lam_all[:, slots:].sum(-1)  # (B, L+1, K), (B, Q)
+        lam_ev = lam.gather(-1, batch.types.clamp(max=self.n_types - 1)[..., None])[..., 0]
+        log_term = (torch.log(lam_ev.clamp(min=1e-30)) * ev).sum(-1)  # (B,)
         comp = (lam_mc.view(bsz, slots, n_mc).mean(-1) * length).sum(-1)  # (B,)
         return LogLikelihood(log_term, comp, batch.lengths.to(log_term.dtype))
 
@@ -227,7 +232,7 @@ class MHP(nn.Module):
         rows = torch.arange(batch.batch_size, device=last.device)
         state: SimState | None = None
         for start, hist in self.encode_chunks(batch, chunk):
-            width = hist.outputs.shape[1]
+            width = hist.batch.times.shape[1]
             inside = (last >= start) & (last < start + width)  # (B,)
             if bool(inside.any()):
                 j = (last - start).clamp(0, width - 1)  # (B,) slot in the chunk
