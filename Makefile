@@ -28,8 +28,10 @@ demo: install
 serve: install
 	$(VENV)/bin/m3tr serve
 
-# The full CI set: unit + integration (real PostgreSQL, Redis, Celery workers) + ui (Chromium).
+# The full CI set: ruff, then unit + integration (real PostgreSQL, Redis, Celery workers) + ui
+# (Chromium).
 test: install
+	$(VENV)/bin/ruff check m3tr tests benchmarks
 	$(VENV)/bin/pytest -m "not gpu" $(PYTEST_ARGS)
 
 test-unit: install

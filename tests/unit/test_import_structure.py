@@ -1,4 +1,4 @@
-"""The import structure rules of ``scripts/import-graph`` hold for the whole tree.
+"""The structure rules of ``scripts/import-graph`` hold for the whole tree.
 
 Each rule is asserted separately so a failure names the rule and lists what breaks it. The
 checker itself is tested on a small tree written here, so these tests can fail.
@@ -53,9 +53,9 @@ def test_checker_finds_each_kind_of_break(tmp_path: Path) -> None:
             "m3tr/core/b/y.py": "def f():\n    from m3tr.core.a import x\nthing = 1\n",
             "m3tr/core/b/z.py": "import gradio\nfrom m3tr.app.settings import Settings\n",
             "m3tr/app/settings.py": "Settings = object\n",
-            "m3tr/app/cli.py": "from m3tr.workers.tasks import build\n",
             "m3tr/workers/tasks.py": "from ..app.cli import main\nbuild = 1\n",
             "tests/test_t.py": "from m3tr.core.a.x import _helper\n",
+            "m3tr/app/cli.py": "from m3tr.workers.tasks import build\nrow.is_active = True\n",
         },
     )
     found = checker.check(tmp_path)
@@ -65,6 +65,9 @@ def test_checker_finds_each_kind_of_break(tmp_path: Path) -> None:
     assert any("m3tr/workers/tasks.py:1" in line for line in found["app/workers"])
     assert found["private imports"] == [
         "private name imported: tests/test_t.py:1: from m3tr.core.a.x import _helper"
+    ]
+    assert found["is_active writers"] == [
+        "is_active written outside the registry: m3tr/app/cli.py:2"
     ]
     assert sorted(found["core dependencies"]) == [
         "m3tr.core imports gradio: m3tr/core/b/z.py:1: import gradio",
