@@ -200,6 +200,7 @@ def _bench_store(
     if isinstance(store, EdgeStore):
         info = store.index_info(COLLECTION)
         index = f"hnsw m={edge.hnsw_m} ef_construct={edge.hnsw_ef_construct} ef={edge.hnsw_ef}"
+        index += f" low_ef={edge.low_hnsw_ef or edge.hnsw_ef} {edge.quantization or 'float32'}"
         index += f" ({info['indexed_vectors']} indexed vectors, {info['segments']} segments)"
     _time_queries(store, qs, qt, min(5, n_single), prefetch_n, flt)  # warm the pages
     load = os.getloadavg()[0]
@@ -280,6 +281,11 @@ def retrieval(
     hnsw_ef: int = typer.Option(DEFAULT_EDGE.hnsw_ef or 0, help="Qdrant Edge search beam."),
     hnsw_m: int = typer.Option(DEFAULT_EDGE.hnsw_m, help="Qdrant Edge HNSW degree."),
     ef_construct: int = typer.Option(DEFAULT_EDGE.hnsw_ef_construct, help="HNSW build beam."),
+    low_ef: int = typer.Option(0, help="Edge beam of the bank-minimum search (0: hnsw_ef)."),
+    quantization: str = typer.Option(
+        DEFAULT_EDGE.quantization or "none",
+        help="Edge vectors: int8 (scalar quantization) or none.",
+    ),
     sweep_n: str = typer.Option("", help="Prefetch N values for the N x ef trade-off sweep."),
     sweep_ef: str = typer.Option("", help="hnsw_ef values for the trade-off sweep (Edge)."),
     cache_dir: Path | None = typer.Option(
@@ -306,6 +312,8 @@ def retrieval(
         hnsw_m=hnsw_m,
         hnsw_ef_construct=ef_construct,
         hnsw_ef=hnsw_ef or None,
+        low_hnsw_ef=low_ef or None,
+        quantization=None if quantization == "none" else quantization,
         optimize_after=None,
         max_search_threads=threads,
     )
@@ -338,6 +346,7 @@ def retrieval(
             key = f"{name}-n{n}-seed{seed}"
             if name == "qdrant-edge":
                 key += f"-m{hnsw_m}-efc{ef_construct}"
+                key += f"-{quantization}" if quantization != "none" else ""
             if name == "faiss":
                 key += f"-ivfpq{ivfpq_min_size}"
             row = _bench_store(

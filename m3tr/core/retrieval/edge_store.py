@@ -60,6 +60,7 @@ from m3tr.core.retrieval.store import (
     CollectionNotFoundError,
     Filter,
     Hit,
+    IdScores,
     StoreError,
     StoreLockedError,
     as_matrix,
@@ -78,6 +79,26 @@ LOCK_FILE = ".m3tr-edge.lock"
 
 def _edge_error(exc: Exception, where: str) -> StoreError:
     return StoreError(f"qdrant edge: {where}: {exc}")
+
+
+def _nearest(
+    name: str, row: list[float], limit: int, flt: qe.Filter | None, params: qe.SearchParams
+) -> qe.QueryRequest:
+    """A nearest-neighbour request on one named vector, without payload."""
+    return qe.QueryRequest(
+        limit=limit,
+        query=qe.Query.Nearest(row, using=name),
+        filter=flt,
+        params=params,
+        with_payload=False,
+    )
+
+
+def _arrays(points: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Engine hits (best first) as ids (k,) int64 and scores (k,) float64."""
+    ids = np.fromiter((p.id for p in points), dtype=np.int64, count=len(points))
+    scores = np.fromiter((p.score for p in points), dtype=np.float64, count=len(points))
+    return ids, scores
 
 
 class _Shard:
@@ -260,7 +281,7 @@ class EdgeStore:
 
     # ----- reads --------------------------------------------------------------------------
     def _params(self) -> qe.SearchParams:
-        return qe.SearchParams(hnsw_ef=self.config.hnsw_ef, exact=self.config.exact)
+        return self.config.search_params(self.config.hnsw_ef)
 
     def _requests(
         self, name: str, rows: list[list[float]], limit: int, flt: qe.Filter | None, payload: bool
@@ -358,6 +379,83 @@ class EdgeStore:
             at += 2 * nq
         return result
 
+    def prefetch(
+        self,
+        collection: str,
+        searches: Sequence[tuple[str, np.ndarray]],
+        limit: int,
+        filters: Sequence[Filter | None],
+        low: bool = True,
+    ) -> list[list[IdScores]]:
+        """Eq. 3's prefetch in ONE engine batch: ids and scores only, no payloads.
+
+        searches: (vector name, (q, d) queries); filters: one per query row (its own video
+        excluded in the engine: no over-fetch, no client-side filtering). For each search and
+        query: the top-``limit`` allowed points and, with ``low``, the lowest allowed score
+        (top-1 of the negated query at ``low_hnsw_ef``). Returns [search][query] -> IdScores.
+        """
+        col = self._col(collection)
+        edge_filters = [to_edge_filter(f) for f in filters]
+        top_params = self._params()
+        low_params = self.config.search_params(self.config.low_hnsw_ef or self.config.hnsw_ef)
+        reqs: list[qe.QueryRequest] = []
+        sizes = []
+        for name, query in searches:
+            _, q, _ = self._queries(collection, name, query)
+            if q.shape[0] != len(edge_filters):
+                raise StoreError(f"{q.shape[0]} queries but {len(edge_filters)} filters")
+            rows = q.tolist()
+            for row, flt in zip(rows, edge_filters, strict=True):
+                reqs.append(_nearest(name, row, max(int(limit), 1), flt, top_params))
+            if low:
+                for row, flt in zip((-q).tolist(), edge_filters, strict=True):
+                    reqs.append(_nearest(name, row, 1, flt, low_params))
+            sizes.append(q.shape[0])
+        try:
+            raw = col.shard.query_batch(qe.QueryBatchRequest(reqs))
+        except Exception as exc:
+            raise _edge_error(exc, f"search {collection}") from exc
+        out, at = [], 0
+        for nq in sizes:
+            tops, at = raw[at : at + nq], at + nq
+            lows: list[Any] = [None] * nq
+            if low:
+                lows, at = raw[at : at + nq], at + nq
+            out.append(
+                [
+                    IdScores(*_arrays(points), -lw[0].score if lw else None)
+                    for points, lw in zip(tops, lows, strict=True)
+                ]
+            )
+        return out
+
+    def score_points(
+        self, collection: str, requests: Sequence[tuple[str, np.ndarray, Sequence[int]]]
+    ) -> list[dict[int, float]]:
+        """Exact dot products of (vector name, query (d,), point ids) in ONE engine batch.
+
+        Each request is an exact query restricted to its ids (``HasIdCondition``): the engine
+        scores the points in place, nothing is copied out. Returns id -> score per request; an
+        id is absent where the point is unknown or lacks that vector.
+        """
+        col = self._col(collection)
+        exact = qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
+        reqs = []
+        for name, query, ids in requests:
+            if name not in col.dims:
+                raise StoreError(f"{collection}: no vector {name!r}; has {sorted(col.dims)}")
+            id_set = {int(i) for i in ids}
+            row = as_matrix(query, col.dims[name], f"query on {collection}.{name}")[0]
+            only = qe.Filter(must=[qe.HasIdCondition(id_set)])
+            reqs.append(_nearest(name, row.tolist(), max(len(id_set), 1), only, exact))
+        if not reqs:
+            return []
+        try:
+            raw = col.shard.query_batch(qe.QueryBatchRequest(reqs))
+        except Exception as exc:
+            raise _edge_error(exc, f"score {collection}") from exc
+        return [{int(p.id): float(p.score) for p in points} for points in raw]
+
     def score_ids(
         self, collection: str, queries: Mapping[str, np.ndarray], ids: Sequence[int]
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -373,7 +471,7 @@ class EdgeStore:
         if not id_list:
             return {k: (np.zeros(0), np.zeros(0, dtype=bool)) for k in queries}
         only = qe.Filter(must=[qe.HasIdCondition(set(id_list))])
-        exact = qe.SearchParams(exact=True)
+        exact = qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
         names = list(queries)
         reqs = []
         for name in names:

@@ -42,19 +42,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from m3tr.core.retrieval.leakage import check_hits
-from m3tr.core.retrieval.store import Filter, Hit, VectorStore
+from m3tr.core.retrieval.prefetch import (
+    JOINT,
+    SEMANTIC,
+    TEMPORAL,
+    AxisPrefetch,
+    JointPrefetch,
+    client_prefetch,
+    client_prefetch_both,
+    engine_prefetch,
+    engine_scores,
+    in_engine,
+    joint_prefetch,
+)
+from m3tr.core.retrieval.store import Filter, VectorStore
 
 logger = logging.getLogger(__name__)
 
-SEMANTIC = "semantic"
-TEMPORAL = "temporal"
-JOINT = "joint"  # concat(R, s) (s = 0 where absent): one inner-product search for the L1 proxy
 DEFAULT_TOP_S = 10
 # Prefetch per named vector (semantic, temporal, joint). On ../shared/data (CED Weibo, 2,032
 # posts) recall@10 vs exact Eq. 3 over the whole bank is 0.9999 from N = 20 and 1.0 from N = 30
@@ -161,79 +171,6 @@ def _top(video_ids: np.ndarray, combined: np.ndarray, k: int) -> np.ndarray:
     return order[:k]
 
 
-@dataclass
-class _Prefetch:
-    """One vector kind's prefetch for one query: hits (best first) and the bank bounds."""
-
-    hits: list[Hit]
-    lo: float | None = None
-    hi: float | None = None
-    exhausted: bool = False  # fewer than N allowed points: the prefetch saw all of them
-
-
-def _prefetch(
-    store: VectorStore,
-    collection: str,
-    name: str,
-    queries: np.ndarray,
-    n: int,
-    base: Filter,
-    filters: list[Filter],
-    extra: int,
-    norm: Norm,
-) -> list[_Prefetch]:
-    """Top-n per query (own id dropped) and, for norm="bank", the bank's min via -query."""
-    fused = getattr(store, "search_with_low", None)
-    if norm == "bank" and callable(fused):  # top-n and the minimum in one scan / one batch
-        return _kept(*fused(collection, name, queries, n + extra, base), filters, n)
-    out = _kept(store.search(collection, name, queries, n + extra, base), None, filters, n)
-    if norm == "bank":
-        lows = store.search(collection, name, -queries, 1 + extra, base)
-        for j, pf in enumerate(out):
-            low = [h for h in lows[j] if filters[j].accepts(h.video_id, h.payload)]
-            if pf.hits:
-                pf.lo = -low[0].score if low else pf.hits[-1].score
-    return out
-
-
-def _kept(
-    raw: list[list[Hit]], lows: list[float | None] | None, filters: list[Filter], n: int
-) -> list[_Prefetch]:
-    """Each query's hits its own filter accepts (top n), with the bank max and, given, min."""
-    out = []
-    for j, hits in enumerate(raw):
-        kept = [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
-        pf = _Prefetch(kept, exhausted=len(kept) < n)
-        if kept:
-            pf.hi = kept[0].score
-            if lows is not None:
-                pf.lo = lows[j] if lows[j] is not None else kept[-1].score
-        out.append(pf)
-    return out
-
-
-def _prefetch_both(
-    store: VectorStore,
-    collection: str,
-    qs: np.ndarray,
-    qt: np.ndarray,
-    n: int,
-    base: Filter,
-    filters: list[Filter],
-    extra: int,
-    norm: Norm,
-) -> tuple[list[_Prefetch], list[_Prefetch]]:
-    """Both axes' prefetch; one store call where the store batches several vector names."""
-    many = getattr(store, "search_with_low_many", None)
-    if norm == "bank" and callable(many):
-        (sr, sl), (tr, tl) = many(collection, [(SEMANTIC, qs), (TEMPORAL, qt)], n + extra, base)
-        return _kept(sr, sl, filters, n), _kept(tr, tl, filters, n)
-    return (
-        _prefetch(store, collection, SEMANTIC, qs, n, base, filters, extra, norm),
-        _prefetch(store, collection, TEMPORAL, qt, n, base, filters, extra, norm),
-    )
-
-
 def retrieve_batch(
     store: VectorStore,
     collection: str,
@@ -270,94 +207,56 @@ def retrieve_batch(
     if query_temporal is not None and not temporal_ok:
         temporal_reason = NO_BANK_TEMPORAL
     n = max(prefetch_n, top_s)
-    # Exclusions differ per query: prefetch with the shared filter, over-fetching by one, then
-    # drop each query's own id (keeps the store call batched).
-    extra = 0 if all(i is None for i in ids) else 1
-    if not temporal_ok:
-        sem = _prefetch(store, collection, SEMANTIC, qs, n, base, filters, extra, norm)
-        reason = temporal_reason or "no temporal query"
-        return [_content_only(sem[j], filters[j], top_s, reason) for j in range(nq)]
-    qt = np.atleast_2d(np.asarray(query_temporal, dtype=np.float32))  # (q, d_s)
-    if qt.shape[0] != nq:
+    engine = norm == "bank" and in_engine(store)  # Qdrant Edge: filters and scores in-engine
+    # Client side, exclusions differ per query: prefetch with the shared filter, over-fetching
+    # by one, then drop each query's own id (keeps the store call batched).
+    extra = 0 if engine or all(i is None for i in ids) else 1
+    bank = norm == "bank"
+    qt = None if not temporal_ok else np.atleast_2d(np.asarray(query_temporal, dtype=np.float32))
+    if qt is not None and qt.shape[0] != nq:  # (q, d_s)
         raise ValueError(f"{qt.shape[0]} temporal queries for {nq} semantic queries")
-    sem, tem = _prefetch_both(store, collection, qs, qt, n, base, filters, extra, norm)
-    joint: list[_Joint | None] = [None] * nq
-    if norm == "bank" and JOINT in dims:
-        joint = _joint_prefetch(
-            store, collection, qs, qt, sem, tem, n, base, filters, extra, weight
+    if qt is None:
+        if engine:
+            sem = engine_prefetch(store, collection, [(SEMANTIC, qs)], n, filters)[0]
+        else:
+            sem = client_prefetch(store, collection, SEMANTIC, qs, n, base, filters, extra, bank)
+        reason = temporal_reason or "no temporal query"
+        out = [_content_only(sem[j], top_s, reason) for j in range(nq)]
+        return _with_payloads(store, collection, out, filters, engine)
+    if engine:
+        sem, tem = engine_prefetch(store, collection, [(SEMANTIC, qs), (TEMPORAL, qt)], n, filters)
+    else:
+        sem, tem = client_prefetch_both(store, collection, qs, qt, n, base, filters, extra, bank)
+    joint: list[JointPrefetch | None] = [None] * nq
+    if bank and JOINT in dims:
+        joint = list(
+            joint_prefetch(store, collection, qs, qt, sem, tem, n, base, filters, extra, weight)
         )
-    return [
-        _temporal_aware(
-            store,
-            collection,
-            qs[j],
-            qt[j],
-            sem[j],
-            tem[j],
-            filters[j],
-            top_s,
-            weight,
-            norm,
-            joint[j],
-        )
-        if tem[j].hits  # no allowed bank video has a trajectory: content only
-        else _content_only(sem[j], filters[j], top_s, NO_BANK_TEMPORAL)
+    with_t = [j for j in range(nq) if tem[j].ids.size]  # else: no allowed bank trajectory
+    if engine:
+        scored = engine_scores(
+            store, collection, qs[with_t], qt[with_t], [sem[j] for j in with_t],
+            [tem[j] for j in with_t], [joint[j] for j in with_t],
+        )  # fmt: skip
+    else:
+        scored = [
+            _client_scores(store, collection, qs[j], qt[j], sem[j], tem[j], joint[j])
+            for j in with_t
+        ]
+    by_query = dict(zip(with_t, scored, strict=True))
+    out = [
+        _temporal_aware(by_query[j], sem[j], tem[j], top_s, weight, norm, joint[j])
+        if j in by_query
+        else _content_only(sem[j], top_s, NO_BANK_TEMPORAL)
         for j in range(nq)
     ]
-
-
-@dataclass
-class _Joint:
-    """Joint prefetch of one query: hits, and the proxy value of its N-th hit (the threshold)."""
-
-    hits: list[Hit]
-    threshold: float
-    covers_cold: bool  # True when the proxy also bounds videos without a trajectory (s_lo <= 0)
+    return _with_payloads(store, collection, out, filters, engine)
 
 
 def joint_vectors(semantic: np.ndarray, temporal: np.ndarray, present: np.ndarray) -> np.ndarray:
     """(n, d_R + d_s) concat(R, s), s zeroed where ``present`` (n,) is False."""
     tem = np.where(np.asarray(present, dtype=bool)[:, None], temporal, 0.0)  # (n, d_s)
     return np.ascontiguousarray(np.concatenate([semantic, tem], axis=1), dtype=np.float32)
-
-
-def _axis_scale(pf: _Prefetch) -> tuple[float, float]:
-    """(1 / range, low) of one axis' bank bounds (range 0 -> scale 1)."""
-    lo = pf.lo if pf.lo is not None else 0.0
-    hi = pf.hi if pf.hi is not None else lo
-    return (1.0 / (hi - lo) if hi - lo > 1e-12 else 1.0), lo
-
-
-def _joint_prefetch(
-    store: VectorStore,
-    collection: str,
-    qs: np.ndarray,
-    qt: np.ndarray,
-    sem: list[_Prefetch],
-    tem: list[_Prefetch],
-    n: int,
-    base: Filter,
-    filters: list[Filter],
-    extra: int,
-    weight: float,
-) -> list[_Joint | None]:
-    """Top-n by the weighted linear proxy of Eq. 3, one batched search over ``joint``."""
-    wc, wt = np.sqrt(2.0 * weight), np.sqrt(2.0 * (1.0 - weight))
-    rows, offsets, t_lows = [], [], []
-    for j in range(qs.shape[0]):
-        (a, c_lo), (b, t_lo) = _axis_scale(sem[j]), _axis_scale(tem[j])
-        rows.append(np.concatenate([wc * a * qs[j], wt * b * qt[j]]))  # (d_R + d_s,)
-        offsets.append(wc * a * c_lo + wt * b * t_lo)
-        t_lows.append(t_lo)
-    jq = np.asarray(rows, dtype=np.float32)  # (q, d_R + d_s)
-    raw = store.search(collection, JOINT, jq, n + extra, base)
-    out: list[_Joint | None] = []
-    for j, hits in enumerate(raw):
-        kept = [h for h in hits if filters[j].accepts(h.video_id, h.payload)][:n]
-        exhausted = len(kept) < n
-        threshold = 0.0 if exhausted or not kept else kept[-1].score - offsets[j]
-        out.append(_Joint(kept, max(threshold, 0.0), covers_cold=t_lows[j] <= 0.0))
-    return out
 
 
 def retrieve(
@@ -392,75 +291,95 @@ def retrieve(
     )[0]
 
 
-def _content_only(pf: _Prefetch, flt: Filter, top_s: int, reason: str) -> RetrievalResult:
-    hits = pf.hits
-    check_hits(flt, ((h.video_id, h.payload) for h in hits))
-    raw = np.asarray([h.score for h in hits], dtype=np.float64)  # (m,)
+def _with_payloads(
+    store: VectorStore,
+    collection: str,
+    results: list[RetrievalResult],
+    filters: list[Filter],
+    engine: bool,
+) -> list[RetrievalResult]:
+    """Each result's hits with their payloads, checked against the query's filter.
+
+    Client-side prefetches carry every candidate's payload already; engine prefetches carry
+    none, and the final hits' payloads come in ONE store call for all queries.
+    """
+    if engine:
+        wanted = sorted({h.video_id for r in results for h in r.hits})
+        got = dict(zip(wanted, store.get_payloads(collection, wanted), strict=True))
+        results = [
+            replace(r, hits=[replace(h, payload=got[h.video_id] or {}) for h in r.hits])
+            for r in results
+        ]
+    for r, flt in zip(results, filters, strict=True):
+        check_hits(flt, ((h.video_id, h.payload) for h in r.hits))
+    return results
+
+
+def _content_only(pf: AxisPrefetch, top_s: int, reason: str) -> RetrievalResult:
+    raw = pf.scores  # (m,)
     normed = min_max(raw, pf.lo, pf.hi)
-    vids = np.asarray([h.video_id for h in hits], dtype=np.int64)
-    top = _top(vids, normed, top_s)
+    top = _top(pf.ids, normed, top_s)
     out = [
         Neighbour(
-            hits[i].video_id,
+            int(pf.ids[i]),
             float(normed[i]),
             float(normed[i]),
             None,
             float(raw[i]),
             None,
-            hits[i].payload,
+            pf.payloads.get(int(pf.ids[i]), {}),
         )
         for i in top.tolist()
     ]
-    return RetrievalResult(out, "content_only", reason, n_candidates=len(hits))
+    return RetrievalResult(out, "content_only", reason, n_candidates=int(pf.ids.size))
 
 
-def _threshold(pf: _Prefetch, bounds: Bounds) -> float:
+def _threshold(pf: AxisPrefetch, bounds: Bounds) -> float:
     """Normalised score of the N-th prefetch hit (0 if the prefetch saw every allowed point)."""
-    if pf.exhausted or not pf.hits or bounds is None:
+    if pf.exhausted or not pf.ids.size or bounds is None:
         return 0.0
-    return float(min_max(np.asarray([pf.hits[-1].score]), *bounds)[0])
+    return float(min_max(np.asarray([pf.scores[-1]]), *bounds)[0])
 
 
-def _rescore(
-    store: VectorStore, collection: str, vids: np.ndarray, q_sem: np.ndarray, q_tem: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact (content dot, trajectory dot, has trajectory), each (m,), for candidates ``vids``.
-
-    A store with ``score_ids`` (Qdrant Edge) scores the candidates in the engine, exactly,
-    without copying their vectors out; others return the vectors and we take the products.
-    """
-    score_ids = getattr(store, "score_ids", None)
-    if callable(score_ids):
-        got = score_ids(collection, {SEMANTIC: q_sem, TEMPORAL: q_tem}, vids.tolist())
-        return got[SEMANTIC][0], got[TEMPORAL][0], got[TEMPORAL][1]
-    sem_vecs, _ = store.get_vectors(collection, vids.tolist(), SEMANTIC)  # (m, d_R)
-    tem_vecs, has_t = store.get_vectors(collection, vids.tolist(), TEMPORAL)  # (m, d_s)
-    c_raw = sem_vecs.astype(np.float64) @ q_sem.astype(np.float64)  # (m,)
-    s_raw = tem_vecs.astype(np.float64) @ q_tem.astype(np.float64)  # (m,)
-    return c_raw, s_raw, has_t
+Scored = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, dict[str, Any]]]
 
 
-def _temporal_aware(
+def _client_scores(
     store: VectorStore,
     collection: str,
     q_sem: np.ndarray,
     q_tem: np.ndarray,
-    sem: _Prefetch,
-    tem: _Prefetch,
-    flt: Filter,
+    sem: AxisPrefetch,
+    tem: AxisPrefetch,
+    joint: JointPrefetch | None,
+) -> Scored:
+    """Exact (vids, content dot, trajectory dot, has trajectory) of the candidate union, each
+    (m,), from the stored vectors, and the candidates' payloads."""
+    payloads: dict[int, dict[str, Any]] = {}
+    for pl in (sem.payloads, tem.payloads, joint.payloads if joint is not None else {}):
+        for vid, p in pl.items():
+            payloads.setdefault(vid, p)
+    vids = np.asarray(sorted(payloads), dtype=np.int64)  # (m,) candidate union
+    sem_vecs, _ = store.get_vectors(collection, vids.tolist(), SEMANTIC)  # (m, d_R)
+    tem_vecs, has_t = store.get_vectors(collection, vids.tolist(), TEMPORAL)  # (m, d_s)
+    c_raw = sem_vecs.astype(np.float64) @ q_sem.astype(np.float64)  # (m,)
+    s_raw = tem_vecs.astype(np.float64) @ q_tem.astype(np.float64)  # (m,)
+    return vids, c_raw, s_raw, has_t, payloads
+
+
+def _temporal_aware(
+    scored: Scored | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    sem: AxisPrefetch,
+    tem: AxisPrefetch,
     top_s: int,
     weight: float,
     norm: Norm,
-    joint: _Joint | None = None,
+    joint: JointPrefetch | None = None,
 ) -> RetrievalResult:
-    payloads: dict[int, dict[str, Any]] = {}
-    for h in (*sem.hits, *tem.hits, *(joint.hits if joint is not None else ())):
-        payloads.setdefault(h.video_id, h.payload)
-    check_hits(flt, payloads.items())
-    vids = np.asarray(sorted(payloads), dtype=np.int64)  # (m,) candidate union
+    vids, c_raw, s_raw, has_t = scored[:4]  # (m,) each
+    payloads: dict[int, dict[str, Any]] = scored[4] if len(scored) > 4 else {}  # type: ignore[misc]
     if vids.size == 0:
         return RetrievalResult([], "temporal_aware", None, 0, certified=True)
-    c_raw, s_raw, has_t = _rescore(store, collection, vids, q_sem, q_tem)  # (m,) each
     c_bounds = (sem.lo, sem.hi) if norm == "bank" and sem.lo is not None else None
     t_bounds = (tem.lo, tem.hi) if norm == "bank" and tem.lo is not None else None
     if c_bounds is not None:  # widen with the exact candidate scores (approximate stores)
@@ -489,7 +408,7 @@ def _temporal_aware(
             float(s_norm[i]) if has_t[i] else None,
             float(c_raw[i]),
             float(s_raw[i]) if has_t[i] else None,
-            payloads[int(vids[i])],
+            payloads.get(int(vids[i]), {}),
         )
         for i in top.tolist()
     ]

@@ -47,6 +47,19 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class IdScores:
+    """One query's hits as arrays, without payloads (stores that filter in the engine).
+
+    ids: (k,) int64 and scores: (k,) float64, best first; low: the lowest score among the
+    points the filter allows (the bank minimum of Eq. 3's min-max), where it was asked for.
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    low: float | None = None
+
+
+@dataclass(frozen=True)
 class Filter:
     """Which points may be returned. All given conditions must hold (logical AND).
 
