@@ -5,6 +5,7 @@ horizon with batched thinning, and summarise them as plain numpy arrays for the 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,16 +63,18 @@ class Forecast:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def forecast_grid(t_obs: float, horizon: float, size: int) -> torch.Tensor:
+def forecast_grid(
+    t_obs: float, horizon: float, size: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """(size,) increasing times from 0 to ``horizon``: a quarter evenly over [0, t_obs], the
     rest geometrically spaced over [t_obs, horizon], so that curves drawn on a log time axis
     (minutes to days) have points everywhere instead of one straight segment after 0."""
     n_obs = max(2, size // 4)
     start = t_obs if t_obs > 0 else horizon * 1e-4
     after = torch.logspace(
-        torch.log10(torch.tensor(start)), torch.log10(torch.tensor(horizon)), size - n_obs + 1
-    )
-    grid = torch.cat([torch.linspace(0.0, start, n_obs), after[1:]])
+        math.log10(start), math.log10(horizon), size - n_obs + 1, device=device
+    )  # fmt: skip
+    grid = torch.cat([torch.linspace(0.0, start, n_obs, device=device), after[1:]])
     grid[-1] = horizon
     return grid
 
@@ -128,7 +131,7 @@ def forecast(
     batch = make_batch([obs], n_types, time_unit_s, device=device)  # one row
     horizon = horizon_s / time_unit_s
     t_obs = t_obs_s / time_unit_s
-    grid = forecast_grid(t_obs, horizon, grid_size).to(device)  # (G,)
+    grid = forecast_grid(t_obs, horizon, grid_size, device)  # (G,)
     before = grid <= t_obs  # (G,) read from the observed history alone
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
