@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from m3tr.core.fusion.temporal import TemporalEncoding
+from m3tr.core.fusion.temporal_encoders import TemporalEncoding
 
 if TYPE_CHECKING:
     from m3tr.core.temporal.recipe import MHPRecipe

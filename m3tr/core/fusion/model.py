@@ -24,7 +24,7 @@ from torch import nn
 from m3tr.core.fusion.attention import AttentivePooling, PairBlock, masked_softmax
 from m3tr.core.fusion.batch import FusionBatch, VideoTensors
 from m3tr.core.fusion.config import FusionConfig
-from m3tr.core.fusion.temporal import PadMaskEncoder, TemporalEncoding
+from m3tr.core.fusion.temporal_encoders import PadMaskEncoder, TemporalEncoding
 
 MODALITIES = ("C", "T", "S")
 # directed pairs (query, key): each modality is enriched by the two others

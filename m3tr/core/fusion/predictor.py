@@ -37,7 +37,7 @@ class CheckpointError(RuntimeError):
 
 
 @dataclass
-class Forecast:
+class FusedForecast:
     """Per-output log1p forecasts (outputs: each event type, then ``total``).
 
     median, lo, hi: (B, O) float64; lo/hi bound the ``level`` interval (e.g. 0.8).
@@ -92,12 +92,12 @@ class Predictor:
         return self.model.encode(videos)
 
     @torch.no_grad()
-    def predict(self, batch: FusionBatch) -> Forecast:
+    def predict(self, batch: FusionBatch) -> FusedForecast:
         """Medians and intervals in log1p, never below the observed counts."""
         pred = self.model(batch).pred.double().numpy()  # (B, O)
         floor = batch.target.floor.double().numpy() if self.config.uses_events else None
         lo, hi = self.interval.apply(pred, floor)
-        return Forecast(self.spec.output_names, pred, lo, hi, self.interval.level)
+        return FusedForecast(self.spec.output_names, pred, lo, hi, self.interval.level)
 
 
 def save_predictor(
