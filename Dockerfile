@@ -39,7 +39,7 @@ COPY --from=wheel /dist /dist
 RUN pip install -c /tmp/constraints.txt /dist/m3tr-*.whl && pip check
 
 # ---------------------------------------------------------------------------------------------
-# builder-gpu: CUDA torch, then mamba-ssm's selective-scan kernel and causal-conv1d compiled
+# builder-gpu: CUDA torch, then mamba-ssm's selective-scan kernel compiled
 # against it (--no-build-isolation: they must see the installed torch), faiss-gpu in place of
 # faiss-cpu (both install the module `faiss`)
 FROM ${CUDA_DEVEL_IMAGE} AS builder-gpu
@@ -63,7 +63,7 @@ RUN pip install --no-deps -c /tmp/constraints.txt --index-url "${TORCH_INDEX}" "
 COPY --from=wheel /dist /dist
 RUN pip install -c /tmp/constraints.txt /dist/m3tr-*.whl \
  && pip install -c /tmp/constraints.txt packaging wheel setuptools ninja \
- && pip install -c /tmp/constraints.txt --no-build-isolation "causal-conv1d>=1.4" "mamba-ssm>=2.2" \
+ && pip install -c /tmp/constraints.txt --no-build-isolation "mamba-ssm>=2.2" \
  && pip uninstall -y faiss-cpu \
  && pip install -c /tmp/constraints.txt "faiss-gpu-cu12>=1.8" \
  && python -c "import mamba_ssm.ops.selective_scan_interface as s; print('mamba-ssm kernel', s.__name__)"

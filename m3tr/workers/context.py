@@ -31,7 +31,7 @@ def store_config(settings: Settings) -> StoreConfig:
         path=settings.vector_store_path.resolve(),
         qdrant_url=settings.qdrant_url,
         qdrant_api_key=settings.qdrant_api_key,
-        faiss=FaissConfig(ivfpq_min_size=settings.faiss_ivfpq_min_size),
+        faiss=FaissConfig(ivfpq_min_size=settings.faiss_ivfpq_min_size, device=settings.device),
         edge=EdgeStoreConfig(
             hnsw_ef=settings.edge_hnsw_ef,
             optimize_after=settings.edge_optimize_after or None,

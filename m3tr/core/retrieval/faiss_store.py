@@ -14,6 +14,12 @@ nothing is over-fetched or post-filtered. When a filter leaves at most ``exact_b
 the store scans those exactly instead; when IVF-PQ's visited cells hold fewer allowed points
 than asked for, the query falls back to that exact scan. Persisted as ``faiss.write_index``
 files plus the .npy/JSON sidecar, written atomically by ``flush``/``close``.
+
+On a GPU (``FaissConfig.device = "cuda"`` and FAISS's GPU build, see :func:`faiss_device`),
+searches without a filter run on a GPU replica of each index (``index_cpu_to_gpu`` on one
+``StandardGpuResources``), made at the first such search and dropped at every write; filtered
+searches keep the CPU index (FAISS's ID selectors are a CPU feature), which stays the one
+written to disk.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class FaissConfig:
     exact_below: filtered searches with at most this many allowed points scan them exactly.
     (Filters reach FAISS as ID selectors in the search parameters: see the module doc.)
     threads: OpenMP threads for FAISS (None = FAISS default).
+    device: ``"cuda"``: unfiltered searches on a GPU replica when FAISS has its GPU build
+    (:func:`faiss_device`); ``"cpu"``: never.
     """
 
     ivfpq_min_size: int = 200_000
@@ -58,6 +66,26 @@ class FaissConfig:
     train_sample: int = 65_536
     exact_below: int = 2_000
     threads: int | None = None
+    device: str = "cpu"
+
+
+def faiss_device(requested: str, faiss_module: Any = faiss) -> str:
+    """``"cuda"`` when it is requested (``"cuda"`` or ``"cuda:N"``), ``faiss_module`` is FAISS's
+    GPU build (``StandardGpuResources``) and sees a GPU; else ``"cpu"`` (with a warning when
+    cuda was requested)."""
+    if not requested.startswith("cuda"):
+        return "cpu"
+    if not hasattr(faiss_module, "StandardGpuResources"):
+        logger.warning(
+            "device %s asked for, but FAISS is its CPU build: indexes stay on the CPU", requested
+        )
+        return "cpu"
+    if faiss_module.get_num_gpus() < 1:
+        logger.warning(
+            "device %s asked for, but FAISS sees no GPU: indexes stay on the CPU", requested
+        )
+        return "cpu"
+    return "cuda"
 
 
 def _auto_nlist(n: int) -> int:
@@ -71,6 +99,7 @@ class _Collection:
     arrays: ArrayCollection
     indexes: dict[str, faiss.Index]
     selectors: dict[tuple[Any, ...], tuple[int, Any]] = field(default_factory=dict)
+    gpu: dict[str, Any] = field(default_factory=dict)  # GPU replicas of ``indexes``
 
     def is_ivf(self, name: str) -> bool:
         return isinstance(faiss.downcast_index(self.indexes[name]), faiss.IndexIVF)
@@ -85,7 +114,15 @@ class FaissStore(ArrayStore[_Collection]):
         self.config = config or FaissConfig()
         if self.config.threads is not None:
             faiss.omp_set_num_threads(self.config.threads)
+        self.device = faiss_device(self.config.device)
+        self._gpu_resources = faiss.StandardGpuResources() if self.device == "cuda" else None
         super().__init__(path)
+
+    def _replica(self, col: _Collection, name: str) -> Any:
+        """The GPU copy of ``col.indexes[name]``, made once per write."""
+        if name not in col.gpu:
+            col.gpu[name] = faiss.index_cpu_to_gpu(self._gpu_resources, 0, col.indexes[name])
+        return col.gpu[name]
 
     # ----- index management ---------------------------------------------------------------
     def _flat(self, dim: int) -> faiss.Index:
@@ -125,6 +162,7 @@ class FaissStore(ArrayStore[_Collection]):
             if rows.size:
                 index.add_with_ids(vecs, arr.ids[rows])
             col.indexes[vector_name] = index
+            col.gpu.clear()
             self._dirty.add(collection)
             logger.info("%s.%s: %s index over %d vectors", collection, vector_name, kind, rows.size)
             return kind
@@ -148,6 +186,7 @@ class FaissStore(ArrayStore[_Collection]):
         masks: Mapping[str, np.ndarray],
         replaced: np.ndarray,
     ) -> None:
+        col.gpu.clear()
         for vname, index in col.indexes.items():
             if replaced.size:
                 index.remove_ids(replaced)
@@ -158,6 +197,7 @@ class FaissStore(ArrayStore[_Collection]):
                 self.rebuild_index(name, vname)
 
     def _after_delete(self, col: _Collection, removed: list[int]) -> None:
+        col.gpu.clear()
         for index in col.indexes.values():
             index.remove_ids(np.asarray(removed, dtype=np.int64))
 
@@ -274,7 +314,10 @@ class FaissStore(ArrayStore[_Collection]):
         index = col.indexes[name]
         refine = self.config.refine_factor if col.is_ivf(name) else 1
         k = min(int(index.ntotal), limit * refine)
-        _, labels = index.search(q, k, params=self._search_params(col, name, flt))  # (q, k)
+        if flt is None and self.device == "cuda":
+            _, labels = self._replica(col, name).search(q, k)  # (q, k)
+        else:
+            _, labels = index.search(q, k, params=self._search_params(col, name, flt))  # (q, k)
         want = min(limit, n_allowed)
         out: list[list[Hit]] = []
         short = []
