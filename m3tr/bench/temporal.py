@@ -190,10 +190,22 @@ def register(app: typer.Typer) -> None:
         json_out: Path = typer.Option(..., "--json", help="write the results here"),
         threads: int = typer.Option(0, help="torch threads (0: torch's default)"),
         skip_heldout: bool = typer.Option(False, help="skip the CED-Weibo likelihood benchmark"),
+        device: str = typer.Option(
+            "cpu", help="cuda: the MHP on the GPU (m3tr.bench.temporal_gpu)"
+        ),
     ) -> None:
-        """Scan and thinning speed, held-out log-likelihood on CED-Weibo (CPU)."""
+        """Scan and thinning speed, held-out log-likelihood on CED-Weibo (CPU); with
+        ``--device cuda`` the GPU benchmark instead (kernel vs PyTorch scan inside the MHP)."""
         if threads:
             torch.set_num_threads(threads)
+        if device != "cpu":
+            from m3tr.bench.temporal_gpu import bench_mhp_device
+
+            gpu = bench_mhp_device(device)
+            typer.echo(json.dumps(gpu, indent=2, default=float))
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(gpu, indent=2, default=float))
+            return
         t0 = time.perf_counter()
         scan = bench_scan()
         typer.echo(

@@ -23,6 +23,8 @@ same values (``G = 1`` or an ``expand``-ed tensor, stride 0 along the groups).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +37,21 @@ from m3tr.core.temporal.scan_kernels import selective_scan_bld
 log = logging.getLogger(__name__)
 
 _warned_fallback = False
+_forced_backend: str | None = None
+
+
+@contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Within the block :func:`scan_backend` answers ``name`` (``"torch"`` or ``"mamba_ssm"``),
+    e.g. to time the PyTorch scan inside the MHP on CUDA against the kernel."""
+    global _forced_backend
+    if name not in ("torch", "mamba_ssm"):
+        raise ValueError(f"unknown scan backend {name!r}: use 'torch' or 'mamba_ssm'")
+    prev, _forced_backend = _forced_backend, name
+    try:
+        yield
+    finally:
+        _forced_backend = prev
 
 
 def mamba_ssm_available() -> bool:
@@ -45,6 +62,8 @@ def mamba_ssm_available() -> bool:
 def scan_backend(device: torch.device | str) -> str:
     """The one place the backend is chosen: ``"mamba_ssm"`` on CUDA when it imports, else ``"torch"``."""
     global _warned_fallback
+    if _forced_backend is not None:
+        return _forced_backend
     device = torch.device(device)
     if device.type == "cuda":
         if cuda_selective_scan is not None:
