@@ -70,6 +70,12 @@ class Settings(BaseSettings):
 
     # model
     device: str = "cpu"
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="compute threads per process (torch, OpenMP, BLAS, FAISS); 0: half the "
+        "available cores, at most 8 (m3tr.app.threads)",
+    )
     encoder_profile: Literal["lite", "lite-minilm", "paper"] = "lite"
     encoder_models: dict[str, str] = Field(
         default_factory=dict,

@@ -8,7 +8,7 @@ import typer
 
 app = typer.Typer(no_args_is_help=True)
 
-for _area in ("temporal", "content", "retrieval", "ingestion", "imports", "memory"):
+for _area in ("temporal", "content", "retrieval", "ingestion", "memory", "contention"):
     try:
         _mod = importlib.import_module(f"m3tr.bench.{_area}")
     except ModuleNotFoundError as exc:

@@ -11,6 +11,9 @@ from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
 from m3tr.app.settings import Settings, get_settings
+from m3tr.app.threads import ThreadPlan
+from m3tr.app.threads import apply as apply_threads
+from m3tr.app.threads import plan as plan_threads
 from m3tr.core.db.session import make_engine, make_session_factory
 
 console = Console(stderr=True)
@@ -68,3 +71,15 @@ def choices(name: str, values: list[str]) -> type[Enum]:
 
 def value(choice: Enum | None) -> str | None:
     return None if choice is None else str(choice.value)
+
+
+def use_threads(role: str, processes: int = 1, threads: int | None = None) -> ThreadPlan:
+    """Size this process's compute thread pools for ``role`` (:mod:`m3tr.app.threads`).
+
+    ``threads`` (a command's own option) wins over ``M3TR_THREADS``; 0 means automatic.
+    """
+    count = settings().threads if threads is None else threads
+    try:
+        return apply_threads(plan_threads(role, count, processes=processes))
+    except ValueError as exc:
+        fail(str(exc))

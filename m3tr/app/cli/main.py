@@ -8,6 +8,11 @@ import sys
 
 import typer
 
+from m3tr.app import threads
+
+# before any command module loads torch or NumPy: their OpenMP/BLAS runtimes read these once
+threads.prepare_environment()
+
 app = typer.Typer(
     name="m3tr",
     help="Forecast engagement growth of short videos (M3TR) and show why.",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from m3tr.app.cli.common import console, fail, session_factory, settings
+from m3tr.app.cli.common import console, fail, session_factory, settings, use_threads
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +17,9 @@ DATASETS = ("ced-weibo", "microlens")
 
 
 def _set_threads(n: int) -> None:
-    import torch
-
     if n < 1:
         fail(f"--threads must be >= 1, got {n}")
-    torch.set_num_threads(n)
+    use_threads("evaluate", threads=n)
 
 
 def evaluate(
@@ -115,6 +113,7 @@ def train(
     from m3tr.core.training.service import ServiceTrainError, train_service_model
 
     s = settings()
+    use_threads("train")
     try:
         info = train_service_model(
             session_factory(),

@@ -16,7 +16,15 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from m3tr.app.cli.common import choices, console, fail, session_factory, settings, value
+from m3tr.app.cli.common import (
+    choices,
+    console,
+    fail,
+    session_factory,
+    settings,
+    use_threads,
+    value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,8 @@ def worker(
     local = _local_store(s)
     if pool == "auto":
         pool = "threads" if local else "prefork"
+    # prefork: `concurrency` processes share the cores; threads: one pool, ops run per caller
+    use_threads("worker", processes=concurrency if pool == "prefork" else 1)
     if pool == "prefork" and local:
         fail(
             "--pool prefork needs a Qdrant server (M3TR_QDRANT_URL): a local vector store can "
@@ -101,6 +111,7 @@ def serve(
         s.check_web_login()
     except ValueError as exc:
         fail(str(exc))
+    use_threads("serve")  # the web app and its embedded worker share one set of pools
     session_factory()
     run_worker = is_embedded(s) if with_worker is None else with_worker
     ctx = get_context()
