@@ -16,7 +16,7 @@ import pytest
 from m3tr.core.retrieval.edge_store import MATURED_FIELD, EdgeStore, EdgeStoreConfig
 from m3tr.core.retrieval.exact import recall_at
 from m3tr.core.retrieval.numpy_store import NumpyStore
-from m3tr.core.retrieval.similarity import joint_vectors, retrieve
+from m3tr.core.retrieval.similarity import joint_vectors, retrieve, retrieve_batch
 from m3tr.core.retrieval.store import Filter, StoreError, StoreLockedError
 from tests.unit.retrieval.conftest import unit_rows
 
@@ -93,6 +93,59 @@ def test_eq3_on_hnsw_matches_exact_store(tmp_path: Path) -> None:
     res = retrieve(store, "bank", sem[0], tem[0], query_id=0)
     scores = store.score_ids("bank", {"semantic": sem[0]}, res.video_ids)["semantic"][0]
     np.testing.assert_allclose(scores, sem[res.video_ids] @ sem[0], rtol=1e-5)
+    store.close()
+
+
+class _CountingShard:
+    """The real Edge shard, counting the engine calls made through it."""
+
+    def __init__(self, shard: object) -> None:
+        self.shard, self.calls = shard, {"query_batch": 0, "retrieve": 0}
+
+    def __getattr__(self, name: str) -> object:
+        if name in self.calls:
+            self.calls[name] += 1
+        return getattr(self.shard, name)
+
+
+def test_eq3_is_three_engine_batches_and_one_payload_read_for_any_query_count(
+    tmp_path: Path,
+) -> None:
+    store, ref = EdgeStore(tmp_path / "e", SMALL_INDEX), NumpyStore()
+    rng = np.random.default_rng(4)
+    sem, tem = unit_rows(rng, 3000, 32), unit_rows(rng, 3000, 8)
+    vectors = {
+        "semantic": sem,
+        "temporal": tem,
+        "joint": joint_vectors(sem, tem, np.ones(3000, bool)),
+    }
+    payloads = [{"split": "train", "matured": i % 10 != 0} for i in range(3000)]
+    for s in (store, ref):
+        s.create_collection("bank", {**DIMS, "joint": 40})
+        s.upsert("bank", list(range(3000)), vectors, payloads)
+    store.optimize("bank")
+    counting = _CountingShard(store._col("bank").shard)  # noqa: SLF001 (count the real calls)
+    store._col("bank").shard = counting  # type: ignore[assignment]  # noqa: SLF001
+    flt = Filter(matured_only=True)
+    got = retrieve_batch(store, "bank", sem[:8], tem[:8], filter=flt, query_ids=list(range(8)))
+    assert counting.calls == {"query_batch": 3, "retrieve": 1}
+    want = retrieve_batch(ref, "bank", sem[:8], tem[:8], filter=flt, query_ids=list(range(8)))
+    assert recall_at([r.video_ids for r in got], [r.video_ids for r in want]) >= 0.95
+    for res, i in zip(got, range(8), strict=True):
+        assert i not in res.video_ids  # the query's own video is excluded in the engine
+        assert all(h.payload["matured"] is True and h.payload["split"] == "train" for h in res.hits)
+    store.close()
+
+
+def test_int8_store_returns_exact_float32_scores(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "e", SMALL_INDEX)  # int8 quantization is the default
+    assert store.config.quantization == "int8"
+    sem = _fill(store, 3000)
+    store.optimize("bank")
+    q = unit_rows(np.random.default_rng(7), 1, DIMS["semantic"])[0]
+    hits = store.search("bank", "semantic", q, 20)
+    ids = [h.video_id for h in hits]
+    np.testing.assert_allclose([h.score for h in hits], sem[ids] @ q, rtol=1e-5, atol=1e-6)
     store.close()
 
 
