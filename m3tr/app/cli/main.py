@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from types import ModuleType
 
 import typer
 
@@ -60,13 +61,10 @@ _COMMAND_MODULE: dict[str, str] = {
 }
 
 
-def _import(module: str):  # noqa: ANN202
-    try:
-        return importlib.import_module(f"m3tr.app.cli.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"m3tr.app.cli.{module}":
-            raise
-        return None
+def _module(name: str) -> ModuleType:
+    """The command module ``m3tr.app.cli.NAME``; a module that is missing or fails to import
+    raises (a command must never vanish from the CLI without a word)."""
+    return importlib.import_module(f"m3tr.app.cli.{name}")
 
 
 def _requested_command(argv: list[str]) -> str | None:
@@ -77,30 +75,26 @@ def _requested_command(argv: list[str]) -> str | None:
     return None
 
 
-def _register(argv: list[str] | None = None) -> None:
-    """Register command groups. When the command line names one known command, only its module
-    is imported (the content and temporal modules pull in torch and transformers, seconds of
-    start-up); otherwise (help, tests) everything is."""
-    wanted = _requested_command(sys.argv if argv is None else argv)
+def register_commands(target: typer.Typer, argv: list[str]) -> None:
+    """Register command groups on ``target``. When ``argv`` names one known command, only its
+    module is imported (the content and temporal modules pull in torch and transformers, seconds
+    of start-up); otherwise (help, tests) every module is."""
+    wanted = _requested_command(argv)
     groups = {g[1]: g for g in _GROUPS}
     if wanted in groups:
         module, name, help_text = groups[wanted]
-        if (mod := _import(module)) is not None:
-            app.add_typer(mod.app, name=name, help=help_text)
+        target.add_typer(_module(module).app, name=name, help=help_text)
         return
     if wanted in _COMMAND_MODULE:
-        if (mod := _import(_COMMAND_MODULE[wanted])) is not None:
-            mod.register(app)
+        _module(_COMMAND_MODULE[wanted]).register(target)
         return
     for module, name, help_text in _GROUPS:
-        if (mod := _import(module)) is not None:
-            app.add_typer(mod.app, name=name, help=help_text)
+        target.add_typer(_module(module).app, name=name, help=help_text)
     for module in dict.fromkeys(_COMMAND_MODULE.values()):
-        if (mod := _import(module)) is not None:
-            mod.register(app)
+        _module(module).register(target)
 
 
-_register()
+register_commands(app, sys.argv)
 
 
 def main() -> None:

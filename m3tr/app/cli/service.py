@@ -154,21 +154,9 @@ def _services(s, enqueue, store_opener):  # noqa: ANN001, ANN202
 
 
 def _web_app(services):  # noqa: ANN001, ANN202
-    """The web engineer's app (``m3tr.app.web:create_app``), or a bare health endpoint without it."""
-    try:
-        from m3tr.app.web import create_app
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("app."):
-            raise
-        from fastapi import FastAPI
+    """The web app (``m3tr.app.web:create_app``) over ``services``."""
+    from m3tr.app.web import create_app
 
-        bare = FastAPI(title="m3tr")
-
-        @bare.get("/healthz")
-        def healthz() -> dict[str, str]:
-            return {"status": "ok"}
-
-        return bare
     return create_app(services)
 
 
