@@ -188,7 +188,7 @@ def _bench_store(
     cache: Path | None,
     cache_key: str,
     use_filter: bool = True,
-    sweep: list[tuple[int, int]] | None = None,
+    sweep: list[tuple[int, int, int | None]] | None = None,
 ) -> dict[str, Any]:
     gc.collect()
     rss0 = _rss_mb()
@@ -221,14 +221,15 @@ def _bench_store(
         )
     batch_ms = (time.perf_counter() - t0) * 1e3 / n_batch
     trade = []
-    for n_pf, ef in sweep or []:
+    for n_pf, ef, low_ef in sweep or []:
         if isinstance(store, EdgeStore):
-            store.config = replace(store.config, hnsw_ef=ef)
+            store.config = replace(store.config, hnsw_ef=ef, low_hnsw_ef=low_ef)
         s_lat, s_got = _time_queries(store, qs, qt, n_single, n_pf, flt)
         trade.append(
             {
                 "prefetch_n": n_pf,
                 "hnsw_ef": ef if isinstance(store, EdgeStore) else None,
+                "low_ef": (low_ef or ef) if isinstance(store, EdgeStore) else None,
                 "p50_ms": round(float(np.percentile(s_lat, 50)), 3),
                 "cpu_p50_ms": round(float(np.percentile(_CPU_MS, 50)), 3),
                 "p99_ms": round(float(np.percentile(s_lat, 99)), 3),
@@ -262,10 +263,12 @@ def _bench_store(
     return row
 
 
-def _pairs(ns: str, efs: str) -> list[tuple[int, int]]:
+def _pairs(ns: str, efs: str, low_efs: str = "") -> list[tuple[int, int, int | None]]:
+    """(N, hnsw_ef, low_ef) triples; low_ef None follows hnsw_ef."""
     n_list = [int(x) for x in ns.split(",") if x.strip()]
     ef_list = [int(x) for x in efs.split(",") if x.strip()]
-    return [(n, ef) for n in n_list for ef in ef_list]
+    low_list: list[int | None] = [int(x) for x in low_efs.split(",") if x.strip()] or [None]
+    return [(n, ef, low) for n in n_list for ef in ef_list for low in low_list]
 
 
 def retrieval(
@@ -288,6 +291,9 @@ def retrieval(
     ),
     sweep_n: str = typer.Option("", help="Prefetch N values for the N x ef trade-off sweep."),
     sweep_ef: str = typer.Option("", help="hnsw_ef values for the trade-off sweep (Edge)."),
+    sweep_low_ef: str = typer.Option(
+        "", help="Bank-minimum beams for the sweep (Edge; default: each hnsw_ef)."
+    ),
     cache_dir: Path | None = typer.Option(
         DEFAULT_CACHE, help="Built banks are kept here and reused by later runs."
     ),
@@ -317,7 +323,7 @@ def retrieval(
         optimize_after=None,
         max_search_threads=threads,
     )
-    sweep = _pairs(sweep_n, sweep_ef) if sweep_n and sweep_ef else None
+    sweep = _pairs(sweep_n, sweep_ef, sweep_low_ef) if sweep_n and sweep_ef else None
     cache = None if no_cache else cache_dir
     bw = memory_bandwidth_gbs()
     print(f"memory bandwidth: {bw}; bank cache: {cache}")

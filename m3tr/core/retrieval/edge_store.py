@@ -26,6 +26,17 @@ Durability: ``upsert`` returns after the WAL has the batch, so a process killed 
 reopens with every acknowledged point (``tests/unit/retrieval/test_edge_store.py``).
 ``flush``/``close`` write the segments and truncate nothing that is not on disk.
 
+Eq. 3 path (``prefetch``, ``score_points``; ``retrieval.prefetch`` drives them): three engine
+batches per batch of queries, whatever its size: (1) top-N and the bank minimum on ``semantic``
+and ``temporal``, (2) the joint proxy top-N, (3) the exact cross scores of the candidate union
+(``HasIdCondition``), then one ``retrieve`` of the final hits' payloads. Filters (the query's own
+video included) run in the engine; no payload crosses into Python before the final top-S.
+
+Vectors: int8 scalar quantization by default (``EdgeStoreConfig.quantization``): the HNSW graph
+is built and searched on the int8 copy (held in RAM), every returned score is re-scored on the
+float32 originals, so Eq. 3 sees exact dot products; at 30k joint vectors the build took 2.3x
+less CPU (benchmarks/results/retrieval.md).
+
 Binding quirk: ``MatchValue(True)`` reaches the engine as the integer 1 and never matches a
 JSON ``true`` (qdrant-edge-py 0.9.0), so ``matured`` is also stored as the integer field
 ``_m3tr_matured`` (0/1, indexed), filtered on, and stripped from every payload returned.
