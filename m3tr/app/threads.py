@@ -139,5 +139,8 @@ def apply(thread_plan: ThreadPlan) -> ThreadPlan:
         pass
     else:
         faiss.omp_set_num_threads(thread_plan.intra_op)
+    from m3tr.core.temporal.scan_cpu import set_threads as set_scan_threads
+
+    set_scan_threads(thread_plan.intra_op)  # the compiled CPU scan's loop over sequences
     log.info("threads: %s", thread_plan.describe())
     return thread_plan

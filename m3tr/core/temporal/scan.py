@@ -4,8 +4,10 @@
 ``B`` and ``C`` shared ``(B, N, L)`` or grouped ``(B, G, N, L)`` along the channels) and picks its
 backend in one place, :func:`scan_backend`: mamba-ssm's CUDA kernel
 (:mod:`m3tr.core.temporal.scan_cuda`: the mamba-ssm package, or its extension built alone) when
-it imports and the tensors are on CUDA, the chunked pure-PyTorch scan
-(:mod:`m3tr.core.temporal.scan_kernels`) everywhere else. ``selective_scan_ref`` is the naive
+it imports and the tensors are on CUDA; on the CPU the compiled kernel
+(:mod:`m3tr.core.temporal.scan_cpu`, Numba: one pass per channel, states in registers); the
+chunked pure-PyTorch scan (:mod:`m3tr.core.temporal.scan_kernels`) everywhere else and for what
+the kernels do not cover (per-slot states, grouped ``C``, the last state's gradient). ``selective_scan_ref`` is the naive
 step-by-step recurrence the others are tested against.
 
 Semantics (all backends)::
@@ -30,23 +32,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from m3tr.core.temporal import scan_cpu
 from m3tr.core.temporal.query_slots import merge_queries
 from m3tr.core.temporal.scan_cuda import cuda_scan_source, cuda_selective_scan
 from m3tr.core.temporal.scan_kernels import selective_scan_bld
 
 log = logging.getLogger(__name__)
 
+BACKENDS = ("torch", "mamba_ssm", "cpu_kernel")
 _warned_fallback = False
 _forced_backend: str | None = None
 
 
 @contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    """Within the block :func:`scan_backend` answers ``name`` (``"torch"`` or ``"mamba_ssm"``),
-    e.g. to time the PyTorch scan inside the MHP on CUDA against the kernel."""
+    """Within the block :func:`scan_backend` answers ``name`` (one of :data:`BACKENDS`), e.g. to
+    time the PyTorch scan inside the MHP against the kernel."""
     global _forced_backend
-    if name not in ("torch", "mamba_ssm"):
-        raise ValueError(f"unknown scan backend {name!r}: use 'torch' or 'mamba_ssm'")
+    if name not in BACKENDS:
+        raise ValueError(f"unknown scan backend {name!r}: use one of {', '.join(BACKENDS)}")
     prev, _forced_backend = _forced_backend, name
     try:
         yield
@@ -60,7 +64,8 @@ def mamba_ssm_available() -> bool:
 
 
 def scan_backend(device: torch.device | str) -> str:
-    """The one place the backend is chosen: ``"mamba_ssm"`` on CUDA when it imports, else ``"torch"``."""
+    """The one place the backend is chosen: ``"mamba_ssm"`` on CUDA when it imports,
+    ``"cpu_kernel"`` on the CPU when Numba imports, else ``"torch"``."""
     global _warned_fallback
     if _forced_backend is not None:
         return _forced_backend
@@ -71,6 +76,9 @@ def scan_backend(device: torch.device | str) -> str:
         if not _warned_fallback:
             log.warning("mamba-ssm's selective scan is not installed: the PyTorch scan on CUDA")
             _warned_fallback = True
+        return "torch"
+    if device.type == "cpu" and scan_cpu.available():
+        return "cpu_kernel"
     return "torch"
 
 
@@ -105,7 +113,7 @@ def selective_scan(
     Args:
         u: (B, D, L) inputs; delta: (B, D, L) steps; A: (D, N); B, C: (B, N, L) or
         (B, G, N, L); D: (D,) skip; z: (B, D, L) gate; delta_bias: (D,).
-        backend: force ``"torch"`` or ``"mamba_ssm"``; default :func:`scan_backend`.
+        backend: force one of :data:`BACKENDS`; default :func:`scan_backend`.
         chunk: steps per chunk of the PyTorch scan (default about sqrt(L)); the kernel ignores it.
     Returns:
         y: (B, D, L), and the last state (B, D, N) when ``return_last_state``.
@@ -119,8 +127,12 @@ def selective_scan(
         return cuda_selective_scan(  # type: ignore[no-any-return]
             u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state
         )
-    if backend != "torch":
-        raise ValueError(f"unknown scan backend {backend!r}: use 'torch' or 'mamba_ssm'")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown scan backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if backend == "cpu_kernel" and _kernel_covers(u, B, C, return_last_state):
+        return _cpu_kernel_scan(
+            u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state
+        )
     dtype_in = u.dtype
     cdt = _compute_dtype(u)
     delta_p = _prepare_delta(delta.to(cdt), delta_bias, delta_softplus)  # (B, D, L)
@@ -145,6 +157,28 @@ def selective_scan(
         last = states[:, -1] if states.shape[1] else u.new_zeros(u.shape[0], *A.shape)  # (B, D, N)
         return out, last
     return out
+
+
+def _kernel_covers(u: Tensor, B: Tensor, C: Tensor, return_last_state: bool) -> bool:
+    """Whether the compiled CPU kernel computes this call: CPU tensors, shared (not grouped)
+    ``B`` and ``C``, and no gradient wanted through the last state."""
+    if u.device.type != "cpu" or B.dim() != 3 or C.dim() != 3:
+        return False
+    return not (return_last_state and torch.is_grad_enabled())
+
+
+def _cpu_kernel_scan(
+    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
+    delta_bias: Tensor | None, delta_softplus: bool, return_last_state: bool,
+) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
+    """:func:`selective_scan` on :mod:`m3tr.core.temporal.scan_cpu` (softplus, bias, skip and
+    gate in PyTorch around it)."""
+    dtype_in = u.dtype
+    cdt = _compute_dtype(u)
+    delta_p = _prepare_delta(delta.to(cdt), delta_bias, delta_softplus)  # (B, D, L)
+    y, last = scan_cpu.scan(u.to(cdt), delta_p, A.to(cdt), B.to(cdt), C.to(cdt))  # (B, D, L)
+    out = _skip_and_gate(y, u, D, z).to(dtype_in)
+    return (out, last.to(dtype_in)) if return_last_state else out
 
 
 def _shared_b(B: Tensor) -> Tensor:
@@ -205,7 +239,7 @@ def selective_scan_queries(
     how = how or ("slots" if backend == "mamba_ssm" else "states")
     if how not in ("slots", "states"):
         raise ValueError(f"unknown query readout {how!r}: use 'slots' or 'states'")
-    if how == "states" and backend != "torch":
+    if how == "states" and backend == "mamba_ssm":
         raise ValueError("the 'states' readout needs the PyTorch scan (the kernel keeps no states)")
     fn = _queries_by_slots if how == "slots" else _queries_by_states
     return fn(u, delta, A, B, C, D, z, idx, q_delta, init, backend, chunk)

@@ -24,10 +24,13 @@ def _inputs(b: int, d: int, length: int, n: int, dtype=torch.float32, seed: int 
     )
 
 
+@pytest.mark.parametrize("backend", ["torch", "cpu_kernel"])
 @pytest.mark.parametrize("shape", [(2, 3, 1, 4), (2, 5, 7, 3), (3, 4, 50, 6), (1, 8, 130, 16)])
-def test_forward_and_grads_match_reference_fp32(shape):
+def test_forward_and_grads_match_reference_fp32(shape, backend):
     u, delta, A, B, C, D, z = _inputs(*shape)
-    y1, s1 = selective_scan(u, delta, A, B, C, D, z, delta_softplus=True, return_last_state=True)
+    y1, s1 = selective_scan(
+        u, delta, A, B, C, D, z, delta_softplus=True, return_last_state=True, backend=backend
+    )
     y2, s2 = selective_scan_ref(
         u, delta, A, B, C, D, z, delta_softplus=True, return_last_state=True
     )
@@ -91,7 +94,7 @@ def test_same_seed_same_result():
     assert torch.equal(out[0], out[1])
 
 
-def test_backend_is_torch_on_cpu():
-    assert scan_backend("cpu") == "torch"
+def test_backend_on_cpu_is_the_compiled_kernel():
+    assert scan_backend("cpu") == "cpu_kernel"
     with pytest.raises(ValueError, match="unknown scan backend"):
         selective_scan(*_inputs(1, 2, 3, 2)[:5], backend="nope")
