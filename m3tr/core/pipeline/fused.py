@@ -5,13 +5,17 @@ rows, so train and serve agree:
 
 - content: the video's stored :class:`ContentFeatures` under the checkpoint's encoder profile,
   stacked by ``arrays_from_features`` (text tokens pooled to the same n_w, AV frames + mask);
-- side features: ``videos.extra`` through the same log1p/missing-flag columns as ``load_from_db``;
+- rows: ``training.data.rows_from_db``, the function that builds the training rows, with the
+  side features (``videos.extra`` keys) recorded in the checkpoint (``side_columns``);
 - events: the log cut by ``split_observed`` at the checkpoint's T_obs (only ``[0, T_obs]`` reaches
   the model), then ``video_tensors`` with the model's ``max_events`` and ``event_keep``;
 - neighbours: the S matured videos the ``predict`` step retrieved from the live bank (never the
   video itself), with the same features, their observed floors and their final labels: the label
   stored at ``horizon_s == H`` when there is one, else the count of logged events up to H. As in
   training, neighbours without an event log or content features are left out (slot masked).
+  The checkpoint names the trajectory space its training neighbours were retrieved in
+  (``trajectory_space``: the MHP and its transform); when the live bank was built in another
+  one, ``predict`` retrieves the model's neighbours by content only and logs and records why.
 
 The loaded :class:`~m3tr.core.fusion.predictor.Predictor` is cached per model version in the
 process (``PipelineContext.cached``).
@@ -21,23 +25,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
-from sqlalchemy import select
-
-from m3tr.core.db.models import Label, Video
-from m3tr.core.db.repository import load_events
 
 if TYPE_CHECKING:
     from m3tr.core.fusion.batch import FusionBatch
     from m3tr.core.fusion.predictor import Predictor
     from m3tr.core.pipeline.context import PipelineContext
     from m3tr.core.pipeline.temporal import ActiveModel
-    from m3tr.core.task.spec import TaskSpec
+    from m3tr.core.task.trajectory_space import TrajectorySpace
     from m3tr.core.training.data import TaskData
 
 log = logging.getLogger(__name__)
@@ -53,6 +52,8 @@ class FusedForecast:
 
     per_type: {type: {"median", "lo", "hi"}} for the model's event types; total: the same for
     the sum over types; level: the central interval level; n_neighbours: filled neighbour slots.
+    neighbours: how they were retrieved (the retrieval mode, and why by content only when the
+    live bank is in another trajectory space than the model's training neighbours).
     """
 
     model_version_id: int
@@ -60,6 +61,7 @@ class FusedForecast:
     total: dict[str, float]
     level: float
     n_neighbours: int
+    neighbours: str = ""
 
 
 def load_fused(ctx: PipelineContext, model: ActiveModel) -> Predictor:
@@ -90,79 +92,76 @@ def _profile_version(ctx: PipelineContext, predictor: Predictor) -> str:
     return get_profile(str(predictor.extra.get("profile", ctx.encoder_profile))).profile_version
 
 
+def side_columns(predictor: Predictor, model: ActiveModel) -> tuple[str, ...]:
+    """The ``videos.extra`` keys the model's side features were trained with (its checkpoint)."""
+    cols = predictor.extra.get("side_columns")
+    if cols is None:
+        raise FusedModelUnavailable(
+            f"model version {model.id} ({model.name!r}): its checkpoint does not record the side "
+            "features it was trained with (side_columns); retrain it with `m3tr train`"
+        )
+    cols = tuple(str(c) for c in cols)
+    if 2 * len(cols) != predictor.config.d_side:
+        raise FusedModelUnavailable(
+            f"model version {model.id}: side_columns {list(cols)} give {2 * len(cols)} features, "
+            f"the model takes d_side={predictor.config.d_side}"
+        )
+    return cols
+
+
+def trajectory_space(predictor: Predictor) -> TrajectorySpace | None:
+    """The space the model's training neighbours were retrieved in (None: by content only)."""
+    from m3tr.core.task.trajectory_space import TrajectorySpace
+
+    return TrajectorySpace.from_dict(predictor.extra.get("trajectory_space"))
+
+
 def _rows(
-    ctx: PipelineContext, spec: TaskSpec, pv: str, video_ids: Sequence[int], target_id: int
+    ctx: PipelineContext,
+    predictor: Predictor,
+    model: ActiveModel,
+    video_ids: Sequence[int],
+    target_id: int,
 ) -> TaskData:
-    """TaskData of ``video_ids`` (the target first), as ``load_from_db`` + ``_with_content``.
+    """TaskData of ``video_ids`` (the target first) by ``rows_from_db``, the builder of the
+    training rows, with the checkpoint's side columns, then their content features.
 
     Neighbours (every id but ``target_id``) lacking an event log or content features are
     dropped; the target keeps an empty log and must have features.
     """
     from m3tr.core.content import FeatureStore
-    from m3tr.core.task.spec import split_observed
     from m3tr.core.training.content import arrays_from_features
-    from m3tr.core.training.data import CED_SIDE_COLUMNS, TaskData, side_features, side_names
+    from m3tr.core.training.data import rows_from_db
 
+    pv = _profile_version(ctx, predictor)
+    columns = side_columns(predictor, model)
     store = FeatureStore(ctx.feature_dir)
-    ids = [int(v) for v in video_ids]
+    if not store.has(str(target_id), pv):
+        raise FusedModelUnavailable(f"video {target_id}: no content features under {pv}")
+    ids = [int(v) for v in video_ids if int(v) == target_id or store.has(str(v), pv)]
     with ctx.session_factory() as session:
-        videos = {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(ids)))}
-        events = load_events(session, ids)
-        h_labels: dict[tuple[int, str], int] = {}
-        if np.isfinite(spec.horizon_s):
-            rows = session.execute(
-                select(Label.video_id, Label.type, Label.count).where(
-                    Label.horizon_s == spec.horizon_s, Label.video_id.in_(ids)
-                )
-            ).all()
-            h_labels = {(int(vid), str(typ)): int(c) for vid, typ, c in rows}
-    keep, ev_t, ev_k, targets, extras = [], [], [], [], []
-    for vid in ids:
-        is_target = vid == target_id
-        if vid not in videos or not store.has(str(vid), pv):
-            if is_target:
-                raise FusedModelUnavailable(f"video {vid}: no content features under {pv}")
-            continue
-        if vid not in events and not is_target:
-            continue  # training only ever saw videos with an event log
-        t, typ = events.get(vid, (np.zeros(0), np.zeros(0, dtype=object)))
-        known = np.isin(typ.astype(str), spec.event_types)
-        k = spec.type_index(typ[known].astype(str), where=f"video {vid}")
-        to, ko, tgt = split_observed(t[known], k, spec)
-        for j, name in enumerate(spec.event_types):
-            tgt[j] = h_labels.get((vid, name), tgt[j])
-        keep.append(vid)
-        ev_t.append(to)
-        ev_k.append(ko)
-        targets.append(tgt)
-        extras.append(dict(videos[vid].extra or {}))
-    data = TaskData(
-        spec=spec,
-        video_ids=np.array(keep, dtype=np.int64),
-        keys=[str(v) for v in keep],
-        texts=[""] * len(keep),
-        event_t=ev_t,
-        event_k=ev_k,
-        targets=np.stack(targets),
-        side=side_features(pd.DataFrame(extras, index=range(len(keep))), CED_SIDE_COLUMNS),
-        side_names=side_names(CED_SIDE_COLUMNS),
-        source="serve",
-    )
-    return data.with_content(arrays_from_features([store.get(str(v), pv) for v in keep]))
+        data = rows_from_db(session, predictor.spec, ids, columns, without_events=(target_id,))
+    if not len(data) or int(data.video_ids[0]) != target_id:
+        raise FusedModelUnavailable(f"video {target_id} does not exist")
+    data = replace(data, source="serve")
+    return data.with_content(arrays_from_features([store.get(str(v), pv) for v in data.video_ids]))
 
 
 def build_batch(
-    ctx: PipelineContext, predictor: Predictor, video_id: int, neighbour_ids: Sequence[int]
+    ctx: PipelineContext,
+    predictor: Predictor,
+    model: ActiveModel,
+    video_id: int,
+    neighbour_ids: Sequence[int],
 ) -> tuple[FusionBatch, TaskData]:
     """The FusionBatch (B = 1) of ``video_id`` with up to S of ``neighbour_ids`` (in order)."""
     from m3tr.core.fusion.batch import FusionBatch
     from m3tr.core.training.tensors import video_tensors
 
     cfg = predictor.config
-    spec = predictor.spec
     s = int(cfg.top_s)
     nb_ids = [int(v) for v in neighbour_ids if int(v) != video_id]
-    data = _rows(ctx, spec, _profile_version(ctx, predictor), [video_id, *nb_ids], video_id)
+    data = _rows(ctx, predictor, model, [video_id, *nb_ids], video_id)
     data = data.subset(np.arange(min(len(data), 1 + s)))  # the target, then the first S usable
     vt = video_tensors(data, cfg.max_events, keep=cfg.event_keep)  # one AV layout for all rows
     target = vt.index(torch.tensor([0]))
@@ -186,16 +185,21 @@ def build_batch(
 
 
 def fused_forecast(
-    ctx: PipelineContext, model: ActiveModel, video_id: int, neighbour_ids: Sequence[int]
+    ctx: PipelineContext,
+    model: ActiveModel,
+    video_id: int,
+    neighbour_ids: Sequence[int],
+    neighbours: str = "",
 ) -> FusedForecast:
-    """Final counts per type and in total (median and interval) from the fused model.
+    """Final counts per type and in total (median and interval) from the fused model;
+    ``neighbours`` says how ``neighbour_ids`` were retrieved (kept in the forecast).
 
     Raises:
         FusedModelUnavailable: the checkpoint does not load, the target has no content features
             under the model's profile, or the model rejects the batch.
     """
     predictor = load_fused(ctx, model)
-    batch, data = build_batch(ctx, predictor, video_id, neighbour_ids)
+    batch, data = build_batch(ctx, predictor, model, video_id, neighbour_ids)
     try:
         fc = predictor.predict(batch)
     except (RuntimeError, ValueError) as exc:
@@ -214,7 +218,7 @@ def fused_forecast(
         out[name] = {"median": med, "lo": lo, "hi": hi}
     total = out.pop("total")
     n_nb = 0 if batch.nb_mask is None else int(batch.nb_mask.sum())
-    return FusedForecast(model.id, out, total, float(fc.level), n_nb)
+    return FusedForecast(model.id, out, total, float(fc.level), n_nb, neighbours)
 
 
 def describe(fused: FusedForecast, model: ActiveModel) -> dict[str, Any]:
@@ -225,4 +229,5 @@ def describe(fused: FusedForecast, model: ActiveModel) -> dict[str, Any]:
         "total": fused.total,
         "level": fused.level,
         "n_neighbours": fused.n_neighbours,
+        "neighbours": fused.neighbours,
     }

@@ -8,7 +8,9 @@ Forecast, by what is available (``trajectory["method"]`` records it):
   type (median and interval) from the video and its neighbours; the cumulative curve (and the
   intensity split) still comes from the MHP simulation when a temporal model is active, else from
   the neighbours (``trajectory["curve_method"]`` says which), and ``trajectory["fused"]`` holds
-  the fused total. A fused model that cannot serve the video is logged and skipped;
+  the fused total. A fused model that cannot serve the video is logged and skipped. Its
+  neighbours are retrieved by content only (logged, and said in ``trajectory["fused"]``) when
+  the live bank's trajectory vectors are in another space than its training neighbours';
 - ``mhp``: an active temporal model's simulated futures (quantiles of the final counts and of the
   cumulative curve);
 - ``neighbours`` (cold start, no trained model): score-weighted quantiles of the matured
@@ -37,9 +39,10 @@ from m3tr.core.pipeline.context import PipelineContext
 from m3tr.core.pipeline.errors import BadInputError
 from m3tr.core.pipeline.signatures import load_temporal
 from m3tr.core.pipeline.temporal import FUSED_MODEL_KINDS, active_model, temporal_tag
-from m3tr.core.retrieval.bank import live_bank
+from m3tr.core.retrieval.bank import BankInfo, live_bank
 from m3tr.core.retrieval.leakage import filter_for
 from m3tr.core.retrieval.similarity import Neighbour, RetrievalResult, retrieve
+from m3tr.core.task.trajectory_space import TrajectorySpace
 
 if TYPE_CHECKING:
     from m3tr.core.pipeline.fused import FusedForecast
@@ -175,7 +178,7 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
     fused_model = active_model(ctx, FUSED_MODEL_KINDS)
     row_model = model
     if fused_model is not None:
-        fused = _fused(ctx, fused_model, video_id, result)
+        fused = _fused(ctx, fused_model, video_id, result, bank, features.R)
         if fused is not None:
             from m3tr.core.pipeline.fused import describe
 
@@ -299,13 +302,49 @@ def match_intensity_to_curve(trajectory: dict[str, Any], obs_until: float) -> No
 
 
 def _fused(
-    ctx: PipelineContext, model: ActiveModel, video_id: int, result: RetrievalResult
+    ctx: PipelineContext,
+    model: ActiveModel,
+    video_id: int,
+    result: RetrievalResult,
+    bank: BankInfo | None,
+    semantic: np.ndarray,
 ) -> FusedForecast | None:
-    """The fused model's forecast, or None (logged) when it cannot serve this video."""
-    from m3tr.core.pipeline.fused import FusedModelUnavailable, fused_forecast
+    """The fused model's forecast, or None (logged) when it cannot serve this video.
+
+    Its neighbours are ``result``'s when the live bank's trajectory vectors are in the space the
+    model was trained with; otherwise they are retrieved again by content only (``semantic``,
+    the video's R (d_R,)), and the reason is logged and kept in the forecast."""
+    from m3tr.core.pipeline.fused import (
+        FusedModelUnavailable,
+        fused_forecast,
+        load_fused,
+        trajectory_space,
+    )
 
     try:
-        return fused_forecast(ctx, model, video_id, [h.video_id for h in result.hits])
+        hits = result
+        if bank is not None and result.mode == "temporal_aware":
+            trained = trajectory_space(load_fused(ctx, model))
+            served = TrajectorySpace.of_bank(bank.model_version_id)
+            if trained != served:
+                reason = (
+                    f"the live bank's trajectory vectors ({served}) are not those the model was "
+                    f"trained with ({trained or 'none: content-only retrieval'})"
+                )
+                log.info("video %d: fused model %d: neighbours by content only: %s",
+                         video_id, model.id, reason)  # fmt: skip
+                hits = retrieve(
+                    ctx.store(),
+                    bank.collection,
+                    semantic,
+                    None,
+                    top_s=ctx.top_s,
+                    filter=filter_for("service", video_id),
+                    query_id=video_id,
+                    temporal_reason=reason,
+                )
+        how = hits.mode if hits.reason is None else f"{hits.mode}: {hits.reason}"
+        return fused_forecast(ctx, model, video_id, [h.video_id for h in hits.hits], how)
     except FusedModelUnavailable as exc:
         log.warning("video %d: fused model not used: %s", video_id, exc)
         return None

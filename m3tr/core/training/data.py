@@ -8,6 +8,7 @@ nothing after the observation window can reach a model by mistake.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,6 +27,10 @@ from m3tr.core.training.content import ContentArrays
 logger = logging.getLogger(__name__)
 
 CED_SIDE_COLUMNS = ("followers", "friends", "verified", "pics")
+# side features of rows built from the database: the ``videos.extra`` keys the importers fill
+# (``m3tr dataset ced-weibo`` writes the author/post metadata there); a fused model records the
+# columns it was trained with in its checkpoint and is served with those
+VIDEO_SIDE_COLUMNS = CED_SIDE_COLUMNS
 
 
 @dataclass
@@ -262,40 +267,65 @@ def load_microlens(path: str | Path) -> TaskData:
     )
 
 
-def load_from_db(session: Session, spec: TaskSpec, source: str | None = None) -> TaskData:
-    """Matured videos with events from SQL -> TaskData.
-
-    The target per type is the label stored at ``horizon_s == H`` when there is one, else the
-    count of logged events with ``t <= H`` (the video is matured, so its log covers H).
-    """
-    q = select(Video).where(Video.matured.is_(True)).order_by(Video.id)
+def load_from_db(
+    session: Session,
+    spec: TaskSpec,
+    source: str | None = None,
+    side_columns: tuple[str, ...] = VIDEO_SIDE_COLUMNS,
+) -> TaskData:
+    """Matured videos with events from SQL -> TaskData (ordered by id): :func:`rows_from_db`
+    of every matured video (of ``source`` when given)."""
+    q = select(Video.id).where(Video.matured.is_(True)).order_by(Video.id)
     if source is not None:
         q = q.where(Video.source == source)
-    videos = list(session.scalars(q))
-    events = load_events(session, [v.id for v in videos])
-    videos = [v for v in videos if v.id in events]
+    data = rows_from_db(session, spec, list(session.scalars(q)), side_columns)
+    return replace(data, source="sql" if source is None else f"sql:{source}")
+
+
+def rows_from_db(
+    session: Session,
+    spec: TaskSpec,
+    video_ids: Sequence[int],
+    side_columns: tuple[str, ...],
+    without_events: Collection[int] = (),
+) -> TaskData:
+    """TaskData of ``video_ids``, in that order: the one builder of a model's input rows from
+    the database, for training (:func:`load_from_db`) and for serving (``pipeline.fused``).
+
+    Per video: the logged events of ``spec``'s types in ``[0, T_obs]``; the target per type is
+    the label stored at ``horizon_s == H`` when there is one, else the count of logged events with
+    ``t <= H`` (a matured video's log covers H); the side features are ``videos.extra`` through
+    ``side_columns`` (:func:`side_features`). Ids that do not exist are left out, and so are
+    videos without an event log except those in ``without_events`` (a video being served may
+    have none yet: it gets an empty log).
+    """
+    ids = [int(v) for v in video_ids]
+    videos = {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(ids)))}
+    events = load_events(session, ids)
+    allowed = set(without_events)
+    keep = [videos[v] for v in ids if v in videos and (v in events or v in allowed)]
     h_labels: dict[tuple[int, str], int] = {}
-    if videos and np.isfinite(spec.horizon_s):
+    if keep and np.isfinite(spec.horizon_s):
         rows = session.execute(
             select(Label.video_id, Label.type, Label.count).where(
-                Label.horizon_s == spec.horizon_s, Label.video_id.in_([v.id for v in videos])
+                Label.horizon_s == spec.horizon_s, Label.video_id.in_([v.id for v in keep])
             )
         ).all()
-        h_labels = {(vid, typ): int(c) for vid, typ, c in rows}
-    ev_t, ev_k, targets, keep = [], [], [], []
-    for v in videos:
-        t, typ = events[v.id]
+        h_labels = {(int(vid), str(typ)): int(c) for vid, typ, c in rows}
+    no_events = (np.zeros(0), np.zeros(0, dtype=object))
+    ev_t, ev_k, targets = [], [], []
+    for v in keep:
+        t, typ = events.get(v.id, no_events)
         known = np.isin(typ.astype(str), spec.event_types)
         if not known.all():
             logger.debug("video %d: ignoring %d events of other types", v.id, int((~known).sum()))
-        k = spec.type_index(typ[known], where=f"video {v.id}")
+        k = spec.type_index(typ[known].astype(str), where=f"video {v.id}")
         to, ko, tgt = split_observed(t[known], k, spec)
         for j, name in enumerate(spec.event_types):
             tgt[j] = h_labels.get((v.id, name), tgt[j])
         ev_t.append(to)
         ev_k.append(ko)
         targets.append(tgt)
-        keep.append(v)
     side_frame = pd.DataFrame([dict(v.extra or {}) for v in keep], index=range(len(keep)))
     return TaskData(
         spec=spec,
@@ -305,7 +335,7 @@ def load_from_db(session: Session, spec: TaskSpec, source: str | None = None) ->
         event_t=ev_t,
         event_k=ev_k,
         targets=np.stack(targets) if targets else np.zeros((0, spec.num_types), np.int64),
-        side=side_features(side_frame, CED_SIDE_COLUMNS),
-        side_names=side_names(CED_SIDE_COLUMNS),
-        source="sql" if source is None else f"sql:{source}",
+        side=side_features(side_frame, side_columns),
+        side_names=side_names(side_columns),
+        source="sql",
     )

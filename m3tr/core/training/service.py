@@ -28,8 +28,9 @@ from m3tr.core.task import metrics
 from m3tr.core.task.intervals import ResidualInterval
 from m3tr.core.task.spec import TaskSpec
 from m3tr.core.task.splits import holdout_val
+from m3tr.core.task.trajectory_space import TrajectorySpace
 from m3tr.core.training.content import arrays_from_features, embed_texts
-from m3tr.core.training.data import DataSplit, TaskData, load_from_db
+from m3tr.core.training.data import VIDEO_SIDE_COLUMNS, DataSplit, TaskData, load_from_db
 from m3tr.core.training.features import count_profile
 from m3tr.core.training.fusion_recipe import VARIANTS, FusionRecipe
 from m3tr.core.training.trainer import FusionTrainConfig
@@ -104,7 +105,12 @@ def train_service_model(
     with factory() as session:
         if session.scalars(select(ModelVersion).where(ModelVersion.name == name)).first():
             raise ServiceTrainError(f"a model version named {name!r} exists; choose another --name")
-        data = load_from_db(session, TaskSpec(obs_window_s, horizon_s, tuple(event_types)), source)
+        data = load_from_db(
+            session,
+            TaskSpec(obs_window_s, horizon_s, tuple(event_types)),
+            source,
+            VIDEO_SIDE_COLUMNS,
+        )
     present = (
         [t for j, t in enumerate(event_types) if data.targets[:, j].sum() > 0] if len(data) else []
     )
@@ -116,7 +122,12 @@ def train_service_model(
     if len(present) < len(event_types):
         progress(f"types without any event are left out: {sorted(set(event_types) - set(present))}")
         with factory() as session:
-            data = load_from_db(session, TaskSpec(obs_window_s, horizon_s, tuple(present)), source)
+            data = load_from_db(
+                session,
+                TaskSpec(obs_window_s, horizon_s, tuple(present)),
+                source,
+                VIDEO_SIDE_COLUMNS,
+            )
     progress(f"{len(data)} videos; content features ({profile})")
     data = attach_content(data, factory, feature_dir, profile)
     fit, val = holdout_val(len(data), 0.1, seed=seed)
@@ -141,13 +152,11 @@ def train_service_model(
     val_scores = metrics.score(y_val[:, total], trained.val_pred[:, total]).to_dict()
     lo, hi = interval.apply(trained.val_pred)
     val_scores["coverage_in_sample"] = metrics.coverage(y_val[:, total], lo[:, total], hi[:, total])
-    ref = count_profile(split.train.event_t, split.train.event_k, spec.num_types, spec.obs_window_s)
     extra = {
         "profile": profile,
         "profile_version": data.content.profile_version,  # with its text fit
-        "trajectory_profile_mean": ref.mean(axis=0).tolist(),
-        "trajectory_profile_std": ref.std(axis=0).tolist(),
-        "bank_video_ids": split.train.video_ids.tolist(),
+        "side_columns": list(VIDEO_SIDE_COLUMNS),  # served with the same videos.extra keys
+        "trajectory_space": trajectory_space(trained.record),
         "val_metrics": val_scores,
     }
     path = save_predictor(Path(model_dir) / name, trained.model, spec, interval, extra)
@@ -171,6 +180,16 @@ def train_service_model(
         "checkpoint": str(path),
         "val": val_scores,
     }
+
+
+def trajectory_space(record: dict[str, Any]) -> dict[str, str] | None:
+    """The space the recipe retrieved its neighbours in (``FusionFit.record``): the trajectory
+    vectors of the fused model's own MHP (or its count profile), or None when it retrieved by
+    content only."""
+    if record.get("retrieval_mode") != "temporal_aware":
+        return None
+    mhp = "the fused model's own" if record.get("temporal") == "mhp" else "none"
+    return TrajectorySpace(mhp, str(record["trajectory_vector"])).to_dict()
 
 
 def _register(

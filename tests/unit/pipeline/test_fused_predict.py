@@ -119,6 +119,10 @@ def test_active_fused_model_serves_final_counts(fused_ctx: PipelineContext) -> N
     assert traj["method"] == "fused" and traj["curve_method"] == "mhp"
     assert traj["fused"]["model_version_id"] == fused.id
     assert traj["fused"]["n_neighbours"] == ctx.top_s
+    # the live bank was signed by the MHP version, the model trained on its own MHP's vectors:
+    # its neighbours are retrieved by content only, and the row says why
+    assert traj["fused"]["neighbours"].startswith("content_only: the live bank's trajectory")
+    assert "model version" in traj["fused"]["neighbours"]
     assert "intensity" in traj and len(traj["median"]) == len(traj["t"])  # MHP curve kept
     # one story: the plotted intensity integrates to the plotted (fused-level) curve's increase
     from m3tr.core.pipeline.predict import intensity_integral
@@ -192,7 +196,7 @@ def test_serving_rows_match_training_rows(fused_ctx: PipelineContext) -> None:
     row = 5
     vid = int(data.video_ids[row])
     candidates = [vid, *(int(v) for v in data.video_ids[:3])]  # the video itself is dropped
-    batch, _ = build_batch(ctx, predictor, vid, candidates)
+    batch, _ = build_batch(ctx, predictor, active_model(ctx, FUSED_MODEL_KINDS), vid, candidates)
     for f in fields(batch.target):
         served, trained = getattr(batch.target, f.name)[0], getattr(train, f.name)[row]
         torch.testing.assert_close(served, trained, msg=f.name)
@@ -200,3 +204,38 @@ def test_serving_rows_match_training_rows(fused_ctx: PipelineContext) -> None:
     y = torch.from_numpy(data.y_log()).float()
     torch.testing.assert_close(batch.nb_labels[0], y[:3])  # final labels, as in training
     torch.testing.assert_close(batch.neighbours.floor, train.floor[:3])
+
+
+def test_fused_model_takes_the_banks_neighbours_in_its_own_trajectory_space(
+    fused_ctx: PipelineContext,
+) -> None:
+    """A checkpoint whose trajectory space is the live bank's gets the Eq. 3 neighbours."""
+    from m3tr.core.retrieval.bank import live_bank
+    from m3tr.core.task.trajectory_space import TrajectorySpace
+
+    ctx = fused_ctx
+    bank = live_bank(ctx.session_factory)
+    assert bank is not None and bank.model_version_id == active_model(ctx).id
+    predictor = load_fused(ctx, active_model(ctx, FUSED_MODEL_KINDS))
+    predictor.extra["trajectory_space"] = TrajectorySpace.of_bank(bank.model_version_id).to_dict()
+    new = _add_video(ctx, 100, OBS_S, matured=False)
+    _embed(ctx, [new])
+    embed_temporal(ctx, new)
+    predict(ctx, new)
+    with ctx.session_factory() as s:
+        row = s.scalars(select(Prediction).where(Prediction.video_id == new)).one()
+    assert row.retrieval_mode == "temporal_aware"
+    assert row.trajectory["fused"]["neighbours"] == "temporal_aware"
+
+
+def test_a_checkpoint_without_side_columns_is_not_served(fused_ctx: PipelineContext) -> None:
+    from m3tr.core.pipeline.fused import FusedModelUnavailable, build_batch
+
+    ctx = fused_ctx
+    model = active_model(ctx, FUSED_MODEL_KINDS)
+    predictor = load_fused(ctx, model)
+    with ctx.session_factory() as s:
+        vid = int(s.scalars(select(Video.id).order_by(Video.id)).first())
+    predictor.extra.pop("side_columns")
+    with pytest.raises(FusedModelUnavailable, match="side_columns"):
+        build_batch(ctx, predictor, model, vid, [])

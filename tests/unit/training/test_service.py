@@ -58,6 +58,17 @@ def test_train_writes_a_loadable_version(factory, tmp_path):
     assert "nmse" in rows[0].metrics["val"]
     pred = load_predictor(info["checkpoint"])
     assert pred.spec.output_names == ("repost", "comment", "total")
+    # what serving needs to build the same rows and to judge a bank: the side features'
+    # videos.extra keys and the trajectory space of the training neighbours; nothing unread
+    assert pred.extra["side_columns"] == ["followers", "friends", "verified", "pics"]
+    assert 2 * len(pred.extra["side_columns"]) == pred.config.d_side
+    assert pred.extra["trajectory_space"] == {
+        "mhp": "the fused model's own",
+        "transform": "signature (L=128)",
+    }
+    assert not {"trajectory_profile_mean", "trajectory_profile_std", "bank_video_ids"} & set(
+        pred.extra
+    )
     with pytest.raises(ServiceTrainError, match="exists"):
         train_service_model(
             factory,
@@ -85,3 +96,33 @@ def test_too_little_data_is_refused(tmp_path):
             top_s=3,
             feature_dir=tmp_path / "features",
         )
+
+
+def test_rows_from_db_keep_the_order_and_the_served_video_without_events(factory):
+    """The one builder of model rows: ids in the given order, missing ids and (but for the
+    served video) videos without an event log left out, the same rows as load_from_db."""
+    from m3tr.core.task.spec import TaskSpec
+    from m3tr.core.training.data import VIDEO_SIDE_COLUMNS, load_from_db, rows_from_db
+
+    spec = TaskSpec(3600.0, 604800.0, ("repost", "comment"))
+    with transaction(factory) as s:
+        bare = Video(source="test", external_id="bare", matured=False, extra={"friends": 3})
+        s.add(bare)
+        s.flush()
+        bare_id = bare.id
+    with factory() as s:
+        everything = load_from_db(s, spec)
+        ids = [int(v) for v in everything.video_ids[[4, 1, 2]]]
+        rows = rows_from_db(s, spec, [ids[0], 10_000, bare_id, *ids[1:]], VIDEO_SIDE_COLUMNS)
+        served = rows_from_db(
+            s, spec, [bare_id, *ids], VIDEO_SIDE_COLUMNS, without_events=[bare_id]
+        )
+    assert rows.video_ids.tolist() == ids
+    np.testing.assert_array_equal(rows.targets, everything.targets[[4, 1, 2]])
+    np.testing.assert_array_equal(rows.side, everything.side[[4, 1, 2]])
+    for a, b in zip(rows.event_t, [everything.event_t[i] for i in (4, 1, 2)], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert served.video_ids.tolist() == [bare_id, *ids]
+    assert len(served.event_t[0]) == 0 and served.targets[0].tolist() == [0, 0]
+    assert served.side_names[2:4] == ["log1p_friends", "friends_missing"]
+    assert served.side[0, 2] == pytest.approx(np.log1p(3.0)) and served.side[0, 3] == 0.0
