@@ -56,7 +56,12 @@ def _vector_sources(ctx, compute_temporal: bool):  # noqa: ANN001, ANN202
     """(semantic fn, temporal fn, bank profile, model version id, temporal tag)."""
     from m3tr.core.content.store import FeatureStore
     from m3tr.core.pipeline.signatures import load_temporal
-    from m3tr.core.pipeline.temporal import active_model, bank_profile, embed_temporal, temporal_tag
+    from m3tr.core.pipeline.trajectory_step import (
+        active_model,
+        bank_profile,
+        embed_temporal,
+        temporal_tag,
+    )
 
     pv = ctx.profile().profile_version  # with the text fit in use
     features = FeatureStore(ctx.feature_dir)

@@ -190,7 +190,7 @@ def train_temporal(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
     """Train the MHP on the train split's event logs and register it (kind ``mhp``).
 
     It is made active only when the pipeline can use it for signatures and forecasts
-    (``m3tr.core.pipeline.temporal_api``); otherwise it is kept inactive (its alpha still shows
+    (``m3tr.core.pipeline.mhp_bridge``); otherwise it is kept inactive (its alpha still shows
     in the Model tab) and trajectory vectors stay event-bin stand-ins, said in every result.
     Returns the model version's name.
     """
@@ -257,12 +257,12 @@ def train_temporal(ctx, ids: list[int]) -> str | None:  # noqa: ANN001
 
 def _pipeline_can_use(ctx, model_id: int, name: str, checkpoint: str) -> bool:  # noqa: ANN001
     """True when the pipeline's temporal bridge loads this model version."""
-    from m3tr.core.pipeline import temporal_api
-    from m3tr.core.pipeline.temporal import ActiveModel
+    from m3tr.core.db.registry import ActiveModel
+    from m3tr.core.pipeline import mhp_bridge
 
     try:
-        temporal_api.signature_dim(ctx, ActiveModel(model_id, name, "mhp", checkpoint))
-    except temporal_api.TemporalModelUnavailable:
+        mhp_bridge.signature_dim(ctx, ActiveModel(model_id, name, "mhp", checkpoint))
+    except mhp_bridge.TemporalModelUnavailable:
         return False
     return True
 
@@ -271,7 +271,7 @@ def fill_bank(ctx, ids: list[int], progress: Callable[[int], None]) -> None:  # 
     """Temporal vectors and bank points for every video (pipeline steps, idempotent)."""
     from m3tr.core.db.models import Video, VideoStatus
     from m3tr.core.db.session import transaction
-    from m3tr.core.pipeline.temporal import embed_temporal
+    from m3tr.core.pipeline.trajectory_step import embed_temporal
     from m3tr.core.pipeline.vectors import upsert_vectors
 
     for i, vid in enumerate(ids):
@@ -371,9 +371,9 @@ def activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
     from m3tr.core.db import registry
     from m3tr.core.db.models import ModelVersion, Video
     from m3tr.core.db.session import transaction
-    from m3tr.core.pipeline import temporal_api
+    from m3tr.core.pipeline import mhp_bridge
     from m3tr.core.pipeline.fused import FusedModelUnavailable, fused_forecast
-    from m3tr.core.pipeline.temporal import FUSED_MODEL_KINDS, active_model
+    from m3tr.core.pipeline.trajectory_step import FUSED_MODEL_KINDS, active_model
 
     with transaction(ctx.session_factory) as session:
         previous = registry.active(session, FUSED_MODEL_KINDS)
@@ -396,9 +396,9 @@ def activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
             fused_forecast(ctx, fused, probe[0], probe[1:])
         current = active_model(ctx)
         if current is not None:
-            temporal_api.signature_dim(ctx, current)
+            mhp_bridge.signature_dim(ctx, current)
         return True
-    except (FusedModelUnavailable, temporal_api.TemporalModelUnavailable) as exc:
+    except (FusedModelUnavailable, mhp_bridge.TemporalModelUnavailable) as exc:
         log.warning("fused model left inactive: %s", exc)
         with transaction(ctx.session_factory) as session:
             if previous is not None and previous.id != model_id:

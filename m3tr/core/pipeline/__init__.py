@@ -25,7 +25,7 @@ from m3tr.core.pipeline.media import sha256_file, store_media
 from m3tr.core.pipeline.plan import next_step, plan_steps, run_step, step_progress
 from m3tr.core.pipeline.predict import predict
 from m3tr.core.pipeline.submit import Registration, events_for, find_inputs, register_ingest
-from m3tr.core.pipeline.temporal import embed_temporal
+from m3tr.core.pipeline.trajectory_step import embed_temporal
 from m3tr.core.pipeline.vectors import upsert_vectors
 
 __all__ = [

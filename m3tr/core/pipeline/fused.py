@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
+    from m3tr.core.db.registry import ActiveModel
     from m3tr.core.fusion.batch import FusionBatch
     from m3tr.core.fusion.predictor import Predictor
     from m3tr.core.pipeline.context import PipelineContext
-    from m3tr.core.pipeline.temporal import ActiveModel
     from m3tr.core.task.trajectory_space import TrajectorySpace
     from m3tr.core.training.data import TaskData
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
+    from m3tr.core.db.registry import ActiveModel
     from m3tr.core.pipeline.context import PipelineContext
-    from m3tr.core.pipeline.temporal import ActiveModel
     from m3tr.core.retrieval.similarity import RetrievalResult
     from m3tr.core.temporal.mhp import MHP
 

@@ -32,8 +32,8 @@ from m3tr.core.pipeline.jobs import JobView, set_progress
 from m3tr.core.pipeline.media import store_media
 from m3tr.core.pipeline.predict import predict
 from m3tr.core.pipeline.rebuild import rebuild_bank
-from m3tr.core.pipeline.temporal import embed_temporal
 from m3tr.core.pipeline.train import train_mhp, trained_model
+from m3tr.core.pipeline.trajectory_step import embed_temporal
 from m3tr.core.pipeline.vectors import upsert_vectors
 
 log = logging.getLogger(__name__)

@@ -38,15 +38,15 @@ from m3tr.core.pipeline.content import feature_store, profile_version
 from m3tr.core.pipeline.context import PipelineContext
 from m3tr.core.pipeline.errors import BadInputError
 from m3tr.core.pipeline.signatures import load_temporal
-from m3tr.core.pipeline.temporal import FUSED_MODEL_KINDS, active_model, temporal_tag
+from m3tr.core.pipeline.trajectory_step import FUSED_MODEL_KINDS, active_model, temporal_tag
 from m3tr.core.retrieval.bank import BankInfo, live_bank
 from m3tr.core.retrieval.leakage import filter_for
 from m3tr.core.retrieval.similarity import Neighbour, RetrievalResult, retrieve
 from m3tr.core.task.trajectory_space import TrajectorySpace
 
 if TYPE_CHECKING:
+    from m3tr.core.db.registry import ActiveModel
     from m3tr.core.pipeline.fused import FusedForecast
-    from m3tr.core.pipeline.temporal import ActiveModel
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +159,9 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
     grid, curve = observed_curve(t[early], ctx.obs_window_s)
     trajectory: dict[str, Any] = {"t": grid, "median": curve, "lo": curve, "hi": curve}
     if model is not None and tv is not None and tv.source == "mhp":
-        from m3tr.core.pipeline import temporal_api
+        from m3tr.core.pipeline import mhp_bridge
 
-        forecast, trajectory = temporal_api.forecast(
+        forecast, trajectory = mhp_bridge.forecast(
             ctx, model, video_id, t[early], types[early], result
         )
         splice_observed(trajectory, grid, curve, ctx.obs_window_s)

@@ -14,14 +14,14 @@ import numpy as np
 
 from m3tr.core.db import registry
 from m3tr.core.db.models import BankVersion, Video
+from m3tr.core.db.registry import ActiveModel
 from m3tr.core.db.session import transaction
 from m3tr.core.pipeline.content import feature_store, profile_version
 from m3tr.core.pipeline.context import PipelineContext
 from m3tr.core.pipeline.errors import BadInputError
 from m3tr.core.pipeline.signatures import load_temporal
-from m3tr.core.pipeline.temporal import (
+from m3tr.core.pipeline.trajectory_step import (
     STANDIN_TAG,
-    ActiveModel,
     active_model,
     bank_profile,
     embed_temporal,
@@ -78,10 +78,10 @@ def rebuild_bank(
     if tag == STANDIN_TAG:
         d_s = standin_dim(ctx)
     else:
-        from m3tr.core.pipeline import temporal_api
+        from m3tr.core.pipeline import mhp_bridge
 
         assert model is not None
-        d_s = temporal_api.signature_dim(ctx, model)
+        d_s = mhp_bridge.signature_dim(ctx, model)
 
     def all_items() -> Iterator[BankItem]:
         yield first

@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from m3tr.core.db import registry
 from m3tr.core.db.models import ModelVersion
+from m3tr.core.db.registry import ActiveModel
 from m3tr.core.db.session import transaction
 from m3tr.core.pipeline.context import PipelineContext
 from m3tr.core.pipeline.errors import BadInputError
 from m3tr.core.pipeline.jobs import JobView
-from m3tr.core.pipeline.temporal import ActiveModel
 
 log = logging.getLogger(__name__)
 

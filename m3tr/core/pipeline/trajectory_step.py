@@ -101,10 +101,10 @@ def embed_temporal(
 def _mhp_vector(
     ctx: PipelineContext, model: ActiveModel, video_id: int, t: np.ndarray, types: np.ndarray
 ) -> TemporalVector:
-    """X^s of the active MHP (``temporal_api``) and its whitened trajectory vector."""
-    from m3tr.core.pipeline import temporal_api
+    """X^s of the active MHP (``mhp_bridge``) and its whitened trajectory vector."""
+    from m3tr.core.pipeline import mhp_bridge
 
-    signature, vector, cold = temporal_api.signature(ctx, model, video_id, t, types)  # (L, d)
+    signature, vector, cold = mhp_bridge.signature(ctx, model, video_id, t, types)  # (L, d)
     return TemporalVector(
         vector=vector.astype(np.float32),  # (d_s,)
         signature=signature,

@@ -18,7 +18,7 @@ from m3tr.core.pipeline.content import feature_store, profile_version
 from m3tr.core.pipeline.context import PipelineContext
 from m3tr.core.pipeline.errors import BadInputError
 from m3tr.core.pipeline.signatures import load_temporal
-from m3tr.core.pipeline.temporal import (
+from m3tr.core.pipeline.trajectory_step import (
     STANDIN_TAG,
     active_model,
     bank_profile,
@@ -77,11 +77,11 @@ def ensure_live_bank(ctx: PipelineContext, semantic_dim: int) -> BankInfo:
 
 
 def _model_dim(ctx: PipelineContext) -> int:
-    from m3tr.core.pipeline import temporal_api
+    from m3tr.core.pipeline import mhp_bridge
 
     model = active_model(ctx)
     assert model is not None
-    return temporal_api.signature_dim(ctx, model)
+    return mhp_bridge.signature_dim(ctx, model)
 
 
 def upsert_vectors(ctx: PipelineContext, video_id: int) -> BankInfo:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -106,4 +106,3 @@ class TrainConfig:
     clip: float = 5.0
     warm_start: bool = True
     patience: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)

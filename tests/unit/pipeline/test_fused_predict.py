@@ -20,7 +20,7 @@ from m3tr.core.pipeline.context import PipelineContext
 from m3tr.core.pipeline.fused import load_fused
 from m3tr.core.pipeline.predict import predict
 from m3tr.core.pipeline.rebuild import rebuild_bank
-from m3tr.core.pipeline.temporal import FUSED_MODEL_KINDS, active_model, embed_temporal
+from m3tr.core.pipeline.trajectory_step import FUSED_MODEL_KINDS, active_model, embed_temporal
 from m3tr.core.synthetic.events import default_params, simulate_hawkes
 from m3tr.core.temporal import MHP, MHPConfig, save_mhp
 from m3tr.core.training.content import embed_texts

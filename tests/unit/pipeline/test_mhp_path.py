@@ -13,11 +13,11 @@ from m3tr.core.db.models import Job, ModelVersion, Prediction
 from m3tr.core.db.session import transaction
 from m3tr.core.pipeline.context import PipelineContext
 from m3tr.core.pipeline.jobs import JobView
+from m3tr.core.pipeline.mhp_bridge import SIGNATURE_LENGTH
 from m3tr.core.pipeline.plan import plan_steps, run_step
 from m3tr.core.pipeline.predict import predict
 from m3tr.core.pipeline.signatures import load_temporal
 from m3tr.core.pipeline.submit import register_ingest
-from m3tr.core.pipeline.temporal_api import SIGNATURE_LENGTH
 from m3tr.core.retrieval.bank import live_bank
 from m3tr.core.temporal import MHP, MHPConfig, save_mhp
 from tests.unit.pipeline.conftest import OBS_S, VOCAB, make_clip, make_log
