@@ -1,7 +1,7 @@
 """What the web app needs at run time, built once at start-up and passed to every handler.
 
-``Services`` is a plain dataclass so tests can build one on a temporary workspace; the UI and
-the REST API never read settings or open stores themselves.
+``Services`` is a plain dataclass, built by :func:`m3tr.app.bootstrap.services` (``m3tr serve``
+and the tests alike); the UI and the REST API never read settings or open stores themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from m3tr.app.settings import Settings
-from m3tr.core.db.session import make_engine, make_session_factory
 from m3tr.core.retrieval.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +31,7 @@ class Services:
     sessions: sessionmaker[Session]
     enqueue: Enqueue
     store_opener: Callable[[], VectorStore] | None = None
+    owns_store: bool = True  # False: the store is a pipeline context's, closed with it
     feature_store: Any = None
     _store: VectorStore | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -47,37 +47,6 @@ class Services:
 
     def close(self) -> None:
         with self._lock:
-            if self._store is not None:
+            if self._store is not None and self.owns_store:
                 self._store.close()
-                self._store = None
-
-
-def default_enqueue() -> Enqueue:
-    """The workers' enqueue function (Celery), imported when the app starts."""
-    from m3tr.workers.enqueue import enqueue_job  # type: ignore[import-not-found]
-
-    return enqueue_job
-
-
-def build_services(
-    settings: Settings,
-    enqueue: Enqueue | None = None,
-    migrate: bool = True,
-) -> Services:
-    """Services on the workspace ``settings`` names (migrating the database first)."""
-    from m3tr.core.retrieval.factory import open_store
-    from m3tr.workers.context import store_config
-
-    settings.ensure_home()
-    if migrate:
-        from m3tr.app.migrate import upgrade
-
-        upgrade(settings.sqlalchemy_url)
-    sessions = make_session_factory(make_engine(settings.sqlalchemy_url))
-    cfg = store_config(settings)
-    return Services(
-        settings=settings,
-        sessions=sessions,
-        enqueue=enqueue if enqueue is not None else default_enqueue(),
-        store_opener=lambda: open_store(cfg),
-    )
+            self._store = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from m3tr.app.settings import Settings, get_settings
 from m3tr.core.db.session import make_engine, make_session_factory
 from m3tr.core.events.log import EventLogRules
@@ -39,10 +41,13 @@ def store_config(settings: Settings) -> StoreConfig:
     )
 
 
-def build_context(settings: Settings) -> PipelineContext:
-    """A fresh context on the workspace ``settings`` names (the database must be migrated)."""
+def build_context(
+    settings: Settings, sessions: sessionmaker[Session] | None = None
+) -> PipelineContext:
+    """A fresh context on the workspace ``settings`` names (the database must be migrated),
+    on ``sessions`` (the process's session factory, ``m3tr.app.bootstrap``) or a new one."""
     settings.ensure_home()
-    factory = make_session_factory(make_engine(settings.sqlalchemy_url))
+    factory = sessions or make_session_factory(make_engine(settings.sqlalchemy_url))
     return PipelineContext(
         session_factory=factory,
         media_dir=settings.media_dir.resolve(),

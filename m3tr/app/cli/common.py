@@ -14,7 +14,6 @@ from m3tr.app.settings import Settings, get_settings
 from m3tr.app.threads import ThreadPlan
 from m3tr.app.threads import apply as apply_threads
 from m3tr.app.threads import plan as plan_threads
-from m3tr.core.db.session import make_engine, make_session_factory
 
 console = Console(stderr=True)
 
@@ -27,12 +26,11 @@ def settings() -> Settings:
 
 @lru_cache
 def session_factory() -> sessionmaker[Session]:
-    """Session factory on the configured database, migrated to head first."""
-    from m3tr.app.migrate import upgrade
+    """The command's session factory on the configured database, migrated to head first
+    (``m3tr.app.bootstrap.database``; one per process until ``cache_clear``)."""
+    from m3tr.app.bootstrap import database
 
-    s = settings()
-    upgrade(s.sqlalchemy_url)
-    return make_session_factory(make_engine(s.sqlalchemy_url))
+    return database(settings())
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

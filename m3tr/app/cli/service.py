@@ -49,14 +49,17 @@ def worker(
     pool = str(value(pool_choice))
     from celery import signals
 
+    from m3tr.app import bootstrap
     from m3tr.workers.context import close_context
     from m3tr.workers.runtime import get_app, is_embedded
 
     s = settings()
-    session_factory()  # migrate to head before any task runs
+    sessions = session_factory()  # migrated to head before any task runs
     local = _local_store(s)
     if pool == "auto":
         pool = "threads" if local else "prefork"
+    if pool != "prefork":  # one process: its tasks use this engine (forked children build theirs)
+        bootstrap.pipeline_context(s, sessions)
     # prefork: `concurrency` processes share the cores; threads: one pool, ops run per caller
     use_threads("worker", processes=concurrency if pool == "prefork" else 1)
     if pool == "prefork" and local:
@@ -102,7 +105,7 @@ def serve(
     """Run the web app (and, embedded, a worker beside it in the same process)."""
     import uvicorn
 
-    from m3tr.workers.context import get_context, set_context
+    from m3tr.app import bootstrap
     from m3tr.workers.enqueue import enqueue_job
     from m3tr.workers.runtime import get_app, is_embedded
 
@@ -112,16 +115,15 @@ def serve(
     except ValueError as exc:
         fail(str(exc))
     use_threads("serve")  # the web app and its embedded worker share one set of pools
-    session_factory()
+    # one engine and one vector store for the web app and its in-process worker
+    ctx = bootstrap.pipeline_context(s, session_factory())
     run_worker = is_embedded(s) if with_worker is None else with_worker
-    ctx = get_context()
-    set_context(ctx)
     if _local_store(s) and not run_worker:
         log.warning(
             "the vector store is local and no worker runs in this process: workers elsewhere "
             "cannot open it; run `m3tr serve` with its worker, or use a Qdrant server"
         )
-    services = _services(s, enqueue_job, ctx.store)
+    services = bootstrap.services(s, enqueue_job, context=ctx)
     embedded = None
     if run_worker:
         from m3tr.workers.runtime import EmbeddedWorker, resend_interrupted_jobs
@@ -138,19 +140,6 @@ def serve(
         if embedded is not None:
             embedded.stop()
         ctx.close()
-
-
-def _services(s, enqueue, store_opener):  # noqa: ANN001, ANN202
-    from m3tr.app.services import Services
-    from m3tr.core.db.session import make_engine, make_session_factory
-
-    services = Services(
-        settings=s,
-        sessions=make_session_factory(make_engine(s.sqlalchemy_url)),
-        enqueue=enqueue,
-        store_opener=store_opener,
-    )
-    return services
 
 
 def _web_app(services):  # noqa: ANN001, ANN202

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from m3tr.app.services import Services, build_services
+from m3tr.app import bootstrap
+from m3tr.app.services import Services
 from m3tr.app.settings import Settings
 from m3tr.core.db.models import Event, Label, Prediction, Video
 from m3tr.core.db.session import transaction
@@ -42,7 +43,7 @@ def make_services(home: Path, **overrides: Any) -> tuple[Services, Recorder]:
     ref: list[Services] = []
     recorder = Recorder(ref)
     store = NumpyStore(None)
-    services = build_services(settings, enqueue=recorder)
+    services = bootstrap.services(settings, enqueue=recorder)
     services.store_opener = lambda: store
     ref.append(services)
     return services, recorder
