@@ -16,6 +16,21 @@ log = logging.getLogger(__name__)
 DATASETS = ("ced-weibo", "microlens")
 
 
+def _device(name: str):  # -> torch.device
+    """``name`` as a torch device; a CUDA device this machine cannot use is refused at once."""
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        fail(f"--device / M3TR_DEVICE: {exc}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        fail(f"device {name!r}: torch sees no CUDA device here (torch {torch.__version__})")
+    if dev.type not in ("cpu", "cuda"):
+        fail(f"device {name!r}: choose cpu or cuda")
+    return dev
+
+
 def _set_threads(n: int) -> None:
     if n < 1:
         fail(f"--threads must be >= 1, got {n}")
@@ -51,6 +66,11 @@ def evaluate(
         "--split-spread/--no-split-spread",
         help="also score the cheap methods on 4 further splits (how much the split moves them)",
     ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="where the MHP and the fusion model train: cpu or cuda (default: M3TR_DEVICE)",
+    ),
 ) -> None:
     """Evaluate M3TR, its ablations and the baselines; writes OUT/report.json and report.md."""
     from m3tr.core.datasets.base import DatasetError
@@ -68,7 +88,8 @@ def evaluate(
     if not seed_list:
         fail("--seeds: give at least one seed")
     cache_dir = cache or settings().feature_dir
-    _set_threads(threads)
+    _set_threads(threads)  # before torch loads (thread policy)
+    torch_device = _device(device or settings().device)
     try:
         report = evaluate_dataset(
             dataset,
@@ -86,6 +107,7 @@ def evaluate(
             threads=threads,
             mhp_sizes=mhp_sizes,
             spread_splits=split_spread,
+            device=torch_device,
         )
     except (DatasetError, EvaluationError, ValueError) as exc:
         fail(str(exc))
@@ -114,6 +136,7 @@ def train(
 
     s = settings()
     use_threads("train")
+    torch_device = _device(s.device)
     try:
         info = train_service_model(
             session_factory(),
@@ -130,6 +153,7 @@ def train(
             max_epochs=max_epochs,
             activate=activate,
             progress=lambda msg: console.print(f"[cyan]{msg}[/]"),
+            device=torch_device,
         )
     except (ServiceTrainError, ValueError) as exc:
         fail(str(exc))

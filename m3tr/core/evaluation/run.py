@@ -4,6 +4,10 @@ method, write the report. What ``m3tr evaluate`` calls.
 CED Weibo: the full comparison (M3TR, ablations, baselines). MicroLens (no events): the content
 path alone: the fusion model on text with content retrieval, against the training mean and the
 retrieval-only forecast (the mean of the neighbours' labels).
+
+``device``: where the MHP and the fusion variants train and score (``cpu`` or ``cuda``); the
+text embedding (lite profile), the tree and linear baselines and the per-video classical point
+processes stay on the CPU.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from m3tr.core.evaluation.harness import run_methods, summarise
 from m3tr.core.evaluation.methods.base import Method
@@ -123,6 +128,7 @@ def build_methods(
     stack: bool = True,
     seeds: Sequence[int] = (0,),
     mhp_sizes: str | None = None,
+    device: torch.device | str = "cpu",
 ) -> list[Method]:
     """The methods ``names``. CED: the fusion variants share one pre-trained MHP per seed
     (``SharedMHP``) and, with ``stack``, are stacked with the strong features on validation;
@@ -139,7 +145,7 @@ def build_methods(
         obs_window_s=spec.obs_window_s,
     )
     train_cfg = FusionTrainConfig(max_epochs=max_epochs)
-    mhp = SharedMHP(int(seeds[0]), mhp_sizes)  # one MHP fit per split (the costly step)
+    mhp = SharedMHP(int(seeds[0]), mhp_sizes, device)  # one MHP fit per split (the costly step)
     strong = StrongFitter()
     stack_with = strong if stack and not content_only else None
     out: list[Method] = []
@@ -147,13 +153,18 @@ def build_methods(
         if content_only and n == "m3tr":
             out.append(
                 M3TRMethod(
-                    M3TRVariant("m3tr", temporal="none", retrieval="content_only"), base, train_cfg
+                    M3TRVariant("m3tr", temporal="none", retrieval="content_only"),
+                    base,
+                    train_cfg,
+                    device=device,
                 )
             )
         elif content_only and n == "content_only_retrieval":
             out.append(NeighbourMean("content_only_retrieval", top_s=base.top_s))
         elif n in VARIANTS:
-            out.append(M3TRMethod(VARIANTS[n], base, train_cfg, mhp, stack_with=stack_with))
+            out.append(
+                M3TRMethod(VARIANTS[n], base, train_cfg, mhp, stack_with=stack_with, device=device)
+            )
         elif n == "trajectory_only_retrieval":
             out.append(TrajectoryOnlyRetrieval(mhp, VARIANTS["m3tr"].signature_length))
         elif n in STRONG_KINDS:
@@ -188,6 +199,7 @@ def evaluate_dataset(
     stack: bool = True,
     spread_splits: bool = True,
     mhp_sizes: str | None = None,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Run the evaluation and write OUT/report.json, OUT/report.md and plots.
 
@@ -199,6 +211,7 @@ def evaluate_dataset(
         return _evaluate(
             dataset, train_dir, test_dir, out, obs_window_s, horizon_s, seeds, methods,
             max_epochs, cache_dir, progress, limit, stack, spread_splits, mhp_sizes,
+            torch.device(device),
         )  # fmt: skip
 
 
@@ -218,6 +231,7 @@ def _evaluate(
     stack: bool,
     spread_splits: bool,
     mhp_sizes: str | None,
+    device: torch.device,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     if dataset == "ced-weibo":
@@ -248,7 +262,9 @@ def _evaluate(
         test = _attach_content(test, dataset, cache_dir, progress, fit_texts)
     t_content = time.perf_counter() - t0
     split, split_desc = make_split(train, test)
-    runnable = build_methods(names, split, max_epochs, content_only, stack, seeds, mhp_sizes)
+    runnable = build_methods(
+        names, split, max_epochs, content_only, stack, seeds, mhp_sizes, device
+    )
     result = run_methods(
         split, runnable, list(seeds), progress=lambda name, seed: progress(f"{name} (seed {seed})")
     )
@@ -271,7 +287,7 @@ def _evaluate(
                 f"simulated futures to H, each cut at {m.max_events} events (above every total in "
                 "this data); median forecast, 10%-90% simulation interval"
             )
-    heldout = _mhp_heldout(split, runnable, list(seeds), progress)
+    heldout = _mhp_heldout(split, runnable, list(seeds), progress, device)
     meta = {
         "dataset": dataset,
         "train_dir": str(train_dir),
@@ -281,6 +297,7 @@ def _evaluate(
         "reproducibility": reproducibility_info(),
         "split_spread": spread,
         "mhp_sizes": mhp_sizes or "recipe default",
+        "device": str(device),
         "content_seconds": round(t_content, 1),
         "content_profile": None if train.content is None else train.content.profile_version,
         "notes": notes,
@@ -299,7 +316,11 @@ def _evaluate(
 
 
 def _mhp_heldout(
-    split: DataSplit, runnable: Sequence[Any], seeds: list[int], progress: Callable[[str], None]
+    split: DataSplit,
+    runnable: Sequence[Any],
+    seeds: list[int],
+    progress: Callable[[str], None],
+    device: torch.device,
 ) -> dict[str, float] | None:
     """NLL per event on the test windows: the MHP the M3TR methods used (first seed, the same
     recipe and windows, so it is not trained again) beside neural Hawkes, classical Hawkes and
@@ -321,6 +342,8 @@ def _mhp_heldout(
     if isinstance(factory, SharedMHP):  # the fit the methods used: not trained again
         mhp = factory.mhp(tr, spec.num_types, spec.obs_window_s, seeds[0])
     else:
-        mhp = pretrain_mhp(tr.event_t, tr.event_k, spec.num_types, spec.obs_window_s, seeds[0])
+        mhp = pretrain_mhp(
+            tr.event_t, tr.event_k, spec.num_types, spec.obs_window_s, seeds[0], device=device
+        )
     windows = [sequences_of(d.event_t, d.event_k, spec.obs_window_s) for d in (tr, va, te)]
     return heldout_comparison(mhp, *windows)

@@ -42,17 +42,19 @@ def padded_to_event_batch(
     from m3tr.core.temporal import EventBatch
 
     b, L = times.shape
+    dev = times.device
     lengths = mask.sum(dim=1)  # (B,)
     t = torch.where(mask, times, torch.zeros_like(times)) / time_unit_s  # (B, L)
     last = t.gather(1, (lengths - 1).clamp(min=0)[:, None]).squeeze(1)  # (B,)
     # padding repeats the last valid time
-    pos = torch.arange(L)[None, :]
+    pos = torch.arange(L, device=dev)[None, :]  # (1, L)
     t = torch.where(pos < lengths[:, None], t, last[:, None])
-    t = torch.cat([torch.zeros(b, 1), t], dim=1)  # (B, L + 1)
+    t = torch.cat([torch.zeros(b, 1, dtype=t.dtype, device=dev), t], dim=1)  # (B, L + 1)
     ty = torch.where(mask, types, torch.full_like(types, n_types))
-    ty = torch.cat([torch.full((b, 1), n_types, dtype=torch.long), ty], dim=1)  # (B, L + 1)
-    m = torch.cat([torch.ones(b, 1, dtype=torch.bool), mask], dim=1)  # (B, L + 1)
-    dt = torch.diff(t, dim=1, prepend=torch.zeros(b, 1)) * m  # (B, L + 1)
+    bos = torch.full((b, 1), n_types, dtype=torch.long, device=dev)  # (B, 1)
+    ty = torch.cat([bos, ty], dim=1)  # (B, L + 1)
+    m = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=dev), mask], dim=1)  # (B, L + 1)
+    dt = torch.diff(t, dim=1, prepend=torch.zeros(b, 1, dtype=t.dtype, device=dev)) * m
     t_end = torch.where(
         lengths < L, torch.full_like(last, obs_window_s / time_unit_s), torch.maximum(last, last)
     )
@@ -114,9 +116,11 @@ def pretrain_mhp(
     seed: int,
     recipe: MHPRecipe | None = None,
     val: tuple[Sequence[np.ndarray], Sequence[np.ndarray]] | None = None,
+    device: torch.device | str = "cpu",
 ) -> nn.Module:
     """Fit the MHP by the shared recipe (``m3tr.core.temporal.recipe``: whole windows, early
-    stopping and model size on validation, trajectory transform) on the observed windows.
+    stopping and model size on validation, trajectory transform) on the observed windows, on
+    ``device`` (the returned model stays there).
 
     ``val``: (event_t, event_k) of validation windows (default: a seeded share of the train
     windows). Sharing one fit between the evaluation's variants is the caller's job
@@ -129,7 +133,7 @@ def pretrain_mhp(
     vocab = EventVocab(tuple(str(k) for k in range(num_types)))
     seqs = sequences_of(event_t, event_k, obs_window_s)
     val_seqs = None if val is None else sequences_of(val[0], val[1], obs_window_s)
-    result = train_mhp(seqs, vocab, recipe, val=val_seqs, t_obs_s=obs_window_s)
+    result = train_mhp(seqs, vocab, recipe, val=val_seqs, device=device, t_obs_s=obs_window_s)
     logger.info(
         "MHP trained on %d windows: size %s, validation nll/event %.4f, %d epoch(s), %d cut",
         result.n_train, result.record()["size"], result.val_nll_per_event, result.epochs,

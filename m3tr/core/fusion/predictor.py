@@ -94,8 +94,8 @@ class Predictor:
     @torch.no_grad()
     def predict(self, batch: FusionBatch) -> FusedForecast:
         """Medians and intervals in log1p, never below the observed counts."""
-        pred = self.model(batch).pred.double().numpy()  # (B, O)
-        floor = batch.target.floor.double().numpy() if self.config.uses_events else None
+        pred = self.model(batch).pred.double().cpu().numpy()  # (B, O)
+        floor = batch.target.floor.double().cpu().numpy() if self.config.uses_events else None
         lo, hi = self.interval.apply(pred, floor)
         return FusedForecast(self.spec.output_names, pred, lo, hi, self.interval.level)
 
@@ -123,7 +123,8 @@ def save_predictor(
         if isinstance(temporal, MHPTemporalEncoder):
             meta["mhp"] = temporal.mhp.config.to_dict()
         (tmp / "config.json").write_text(json.dumps(meta, indent=2, default=float))
-        torch.save(model.state_dict(), tmp / "weights.pt")
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # readable anywhere
+        torch.save(state, tmp / "weights.pt")
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(tmp, directory)

@@ -50,8 +50,9 @@ def heldout_comparison(
     if neural:
         vocab = EventVocab(tuple(cfg.type_names) or tuple(str(i) for i in range(k)))
         gru = replace(recipe, sizes=(ModelSize(cfg.d_model, cfg.d_state, 1),), context="gru")
+        device = next(mhp.parameters()).device  # trained beside the MHP
         with torch.random.fork_rng():
-            result = train_mhp(train, vocab, gru, val=val, fit_transform=False)
+            result = train_mhp(train, vocab, gru, val=val, device=device, fit_transform=False)
         out["neural_hawkes"] = heldout_nll(result.model, test, unit, cap)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     log.info("held-out nll/event: %s", {n: round(v, 4) for n, v in out.items()})

@@ -75,9 +75,9 @@ def trajectory_features(
     device = next(model.parameters()).device
     windows = [s.window(t_obs_s) for s in sequences]
     unit = cfg.time_unit_s
-    grid = torch.linspace(t_obs_s / length, t_obs_s, length) / unit  # (L,)
-    summ = torch.as_tensor(summary_times(t_obs_s) / unit, dtype=torch.float32)  # (S,)
-    query = torch.cat([grid, summ]).to(device)  # (L + S,)
+    grid = torch.linspace(t_obs_s / length, t_obs_s, length, device=device) / unit  # (L,)
+    summ = torch.as_tensor(summary_times(t_obs_s) / unit, dtype=torch.float32, device=device)
+    query = torch.cat([grid, summ])  # (L + S,)
     out_x = np.zeros((len(windows), length, cfg.d_model), dtype=np.float32)
     out_raw = np.zeros((len(windows), 2 * cfg.d_model + 2 * summ.numel()), dtype=np.float32)
     was_training = model.training

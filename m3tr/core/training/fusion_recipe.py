@@ -16,7 +16,9 @@ trajectory vector for retrieval.
 
 Service training (``training.service``) and the evaluation method (``evaluation.methods.m3tr``)
 both run :meth:`FusionRecipe.fit`; reproducibility: it seeds torch, numpy and ``random`` with
-the run seed before every random step.
+the run seed before every random step. ``device``: where the MHP is pre-trained and the fusion
+model trained and scored (weights are initialised on the CPU first, so a CUDA run starts from
+the same weights as a CPU run); predictions come back as numpy arrays.
 """
 
 from __future__ import annotations
@@ -120,12 +122,14 @@ class FusionRecipe:
         train_cfg: FusionTrainConfig,
         temporal_factory: TemporalFactory | None = mhp_encoder,
         trajectory_vectors: TrajectoryVectors | None = None,
+        device: torch.device | str = "cpu",
     ) -> None:
         self.variant = variant
         self.base = base
         self.train_cfg = train_cfg
         self.temporal_factory = temporal_factory
         self.trajectory_vectors = trajectory_vectors or profile_trajectory_vectors
+        self.device = torch.device(device)
 
     def config(self, train: TaskData) -> FusionConfig:
         """The fusion config of this variant on ``train``'s task."""
@@ -207,13 +211,14 @@ class FusionRecipe:
         traj = self.trajectory_vectors
         if cfg.temporal == "mhp" and self.temporal_factory is not None:
             temporal = self.temporal_factory(
-                cfg.num_types, cfg.d_model, cfg.obs_window_s, split.train, seed
+                cfg.num_types, cfg.d_model, cfg.obs_window_s, split.train, seed, self.device
             )
             if isinstance(temporal, MHPTemporalEncoder):
                 traj = self._mhp_trajectory(temporal.mhp, cfg.obs_window_s, seed)
 
         seed_everything(seed)
-        model = M3TRFusion(cfg, temporal)
+        # initialised on the CPU (the same weights on any device), then moved
+        model = M3TRFusion(cfg, temporal).to(self.device)
         (n_tr, n_va, n_te), spread = self._neighbours(split, cfg, traj)
         bank = video_tensors(split.train, cfg.max_events, keep=cfg.event_keep)
         bank_y = torch.from_numpy(split.train.y_log()).float()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -100,8 +101,10 @@ def train_service_model(
     max_epochs: int = 40,
     activate: bool = True,
     progress: Callable[[str], None] = lambda msg: None,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
-    """Train, save and register; returns the model version's summary."""
+    """Train, save and register; returns the model version's summary. ``device``: where the
+    MHP and the fusion model train (the checkpoint is written with CPU tensors)."""
     with factory() as session:
         if session.scalars(select(ModelVersion).where(ModelVersion.name == name)).first():
             raise ServiceTrainError(f"a model version named {name!r} exists; choose another --name")
@@ -143,7 +146,9 @@ def train_service_model(
         obs_window_s=spec.obs_window_s,
         top_s=min(top_s, len(fit) - 1),
     )
-    recipe = FusionRecipe(VARIANTS["m3tr"], base, FusionTrainConfig(max_epochs=max_epochs))
+    recipe = FusionRecipe(
+        VARIANTS["m3tr"], base, FusionTrainConfig(max_epochs=max_epochs), device=device
+    )
     progress(f"training on {len(fit)} videos, validating on {len(val)}")
     trained = recipe.fit(split, seed)
     y_val = split.val.y_log()

@@ -4,6 +4,9 @@
 so a model, its ablations and trajectory-only retrieval share one fit and its trajectory
 vectors. ``seed_everything`` seeds torch, numpy and ``random`` before every random step, so a
 run's numbers do not depend on what ran before it in the process.
+
+Device: a factory is called with the device the fusion model trains on and returns its encoder
+there; ``SharedMHP`` pre-trains on its own ``device`` (the evaluation passes the same one).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from torch import nn
 from m3tr.core.fusion.mhp_adapter import MHPTemporalEncoder, pretrain_mhp, signature_vectors
 from m3tr.core.training.data import TaskData
 
-# builds a point-process temporal encoder for (num_types, d_model, obs_window_s, train, seed)
-TemporalFactory = Callable[[int, int, float, TaskData, int], nn.Module]
+# builds a point-process temporal encoder on a device for
+# (num_types, d_model, obs_window_s, train, seed, device)
+TemporalFactory = Callable[[int, int, float, TaskData, int, torch.device], nn.Module]
 
 
 def seed_everything(seed: int) -> None:
@@ -31,11 +35,17 @@ def seed_everything(seed: int) -> None:
 
 
 def mhp_encoder(
-    num_types: int, d_model: int, obs_window_s: float, train: TaskData, seed: int = 0
+    num_types: int,
+    d_model: int,
+    obs_window_s: float,
+    train: TaskData,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
 ) -> nn.Module:
-    """The default point-process encoder: an MHP pre-trained on the training windows."""
-    mhp = pretrain_mhp(train.event_t, train.event_k, num_types, obs_window_s, seed)
-    return MHPTemporalEncoder(mhp, d_model, obs_window_s)
+    """The default point-process encoder: an MHP pre-trained on the training windows, on
+    ``device``."""
+    mhp = pretrain_mhp(train.event_t, train.event_k, num_types, obs_window_s, seed, device=device)
+    return MHPTemporalEncoder(mhp, d_model, obs_window_s).to(device)
 
 
 class SharedMHP:
@@ -48,11 +58,18 @@ class SharedMHP:
     fusion model's training still follows the run seed). The MHP recipe (several sizes, early
     stopping on whole windows) is the costliest step of an evaluation; one fit per split keeps
     the whole evaluation within its time budget.
+    ``device``: where the shared MHP is pre-trained and its trajectory vectors computed.
     """
 
-    def __init__(self, fit_seed: int | None = None, mhp_sizes: str | None = None) -> None:
+    def __init__(
+        self,
+        fit_seed: int | None = None,
+        mhp_sizes: str | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.fit_seed = fit_seed
         self.mhp_sizes = mhp_sizes
+        self.device = torch.device(device)
         self._mhp: dict[tuple[int, int], nn.Module] = {}
         self._vectors: dict[tuple[int, int, int, int], np.ndarray] = {}
 
@@ -68,16 +85,23 @@ class SharedMHP:
 
                 extra["recipe"] = MHPRecipe(seed=seed, sizes=parse_sizes(self.mhp_sizes))
             self._mhp = {key: pretrain_mhp(train.event_t, train.event_k, num_types,
-                                           obs_window_s, seed, **extra)}  # fmt: skip
+                                           obs_window_s, seed, device=self.device,
+                                           **extra)}  # fmt: skip
             self._vectors = {}
         return self._mhp[key]
 
     def __call__(
-        self, num_types: int, d_model: int, obs_window_s: float, train: TaskData, seed: int = 0
+        self,
+        num_types: int,
+        d_model: int,
+        obs_window_s: float,
+        train: TaskData,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
     ) -> nn.Module:
         mhp = copy.deepcopy(self.mhp(train, num_types, obs_window_s, seed))
         seed_everything(seed)
-        return MHPTemporalEncoder(mhp, d_model, obs_window_s)
+        return MHPTemporalEncoder(mhp, d_model, obs_window_s).to(device)
 
     def vectors(self, data: TaskData, train: TaskData, seed: int, length: int) -> np.ndarray:
         """(N, d_s) trajectory vectors of ``data`` under the MHP of (``train``, ``seed``)."""

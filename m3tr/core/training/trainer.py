@@ -9,6 +9,9 @@ Neighbours are encoded as a memory bank: once per epoch (and before scoring) the
 training bank is encoded without gradients, and batches read their neighbours' vectors from
 it. The encoder learns through the targets; the label embedding, interactions and head learn
 from the neighbours. This costs one bank pass per epoch instead of S encoder passes per target.
+
+Device: everything runs on the model's device (the datasets are moved there once); the batch
+order is drawn on the CPU, so a CUDA run sees the same batches as a CPU run of the same seed.
 """
 
 from __future__ import annotations
@@ -66,16 +69,32 @@ class FusionDataset:
     def __len__(self) -> int:
         return len(self.videos)
 
+    @property
+    def device(self) -> torch.device:
+        return self.y.device
+
+    def to(self, device: torch.device | str) -> FusionDataset:
+        """The same rows with every tensor on ``device`` (neighbour indices stay numpy)."""
+        return FusionDataset(
+            videos=self.videos.to(device),
+            y=self.y.to(device),
+            bank=None if self.bank is None else self.bank.to(device),
+            bank_labels=None if self.bank_labels is None else self.bank_labels.to(device),
+            neighbours=self.neighbours,
+        )
+
     def batch(self, idx: torch.Tensor, bank_vectors: torch.Tensor | None = None) -> FusionBatch:
         """The batch of rows ``idx`` (B,). ``bank_vectors`` (N_bank, 3, d): the bank encoded by
-        ``M3TRFusion.encode``; without it the neighbours' raw tensors are passed instead."""
+        ``M3TRFusion.encode``; without it the neighbours' raw tensors are passed instead.
+        ``idx`` is on the dataset's device."""
         target = self.videos.index(idx)
         if self.neighbours is None or self.bank is None or self.bank_labels is None:
             return FusionBatch(target)
-        nb = torch.from_numpy(self.neighbours.idx)[idx]  # (B, S)
+        dev = self.device
+        nb = torch.as_tensor(self.neighbours.idx, device=dev)[idx]  # (B, S)
         common = {
             "nb_labels": self.bank_labels[nb],  # (B, S, O)
-            "nb_mask": torch.from_numpy(self.neighbours.mask)[idx],  # (B, S)
+            "nb_mask": torch.as_tensor(self.neighbours.mask, device=dev)[idx],  # (B, S)
             "nb_floor": self.bank.floor[nb],  # (B, S, O)
         }
         if bank_vectors is not None:
@@ -91,6 +110,11 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's parameters."""
+    return next(model.parameters()).device
+
+
 def pred_loss(pred: torch.Tensor, y: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
     """nMSE averaged over outputs: mean_o( mean_b (pred - y)^2 / var_o ). pred, y (B, O)."""
     return (((pred - y) ** 2).mean(dim=0) / var).mean()
@@ -100,15 +124,18 @@ def pred_loss(pred: torch.Tensor, y: torch.Tensor, var: torch.Tensor) -> torch.T
 def encode_bank(
     model: M3TRFusion, data: FusionDataset, batch_size: int = 512
 ) -> torch.Tensor | None:
-    """(N_bank, 3, d) the bank's vectors under the current weights (eval mode), or None."""
+    """(N_bank, 3, d) the bank's vectors under the current weights (eval mode), or None; on
+    the model's device."""
     if data.bank is None or data.neighbours is None:
         return None
+    dev = model_device(model)
+    bank = data.bank.to(dev)
     was_training = model.training
     model.eval()
     out = []
-    for start in range(0, len(data.bank), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(data.bank)))
-        out.append(model.encode(data.bank.index(idx)))
+    for start in range(0, len(bank), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(bank)), device=dev)
+        out.append(model.encode(bank.index(idx)))
     model.train(was_training)
     return torch.cat(out)
 
@@ -120,15 +147,18 @@ def predict(
     batch_size: int = 256,
     bank_vectors: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """(N, O) log1p forecasts (the bank is encoded first unless ``bank_vectors`` is given)."""
+    """(N, O) log1p forecasts (the bank is encoded first unless ``bank_vectors`` is given),
+    computed on the model's device."""
+    dev = model_device(model)
+    data = data.to(dev)
     if bank_vectors is None:
         bank_vectors = encode_bank(model, data)
     model.eval()
     out = []
     for start in range(0, len(data), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(data)))
+        idx = torch.arange(start, min(start + batch_size, len(data)), device=dev)
         out.append(model(data.batch(idx, bank_vectors)).pred)
-    return torch.cat(out).numpy().astype(np.float64)
+    return torch.cat(out).cpu().numpy().astype(np.float64)
 
 
 def train_fusion(
@@ -138,9 +168,12 @@ def train_fusion(
     cfg: FusionTrainConfig,
     progress: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train in place; the model ends with the weights of its best validation epoch."""
+    """Train in place on the model's device; the model ends with the weights of its best
+    validation epoch."""
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    dev = model_device(model)
+    train, val = train.to(dev), val.to(dev)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)  # the batch order, as on the CPU
     var = train.y.var(dim=0, unbiased=False).clamp(min=1e-6)  # (O,)
     growth = (train.y - (train.videos.floor if model.cfg.uses_events else 0)).mean(dim=0)
     model.set_growth_prior(growth)
@@ -151,13 +184,13 @@ def train_fusion(
     bank_vectors = encode_bank(model, train)
     for epoch in range(cfg.max_epochs):
         model.train()
-        perm = torch.randperm(len(train), generator=gen)
+        perm = torch.randperm(len(train), generator=gen, device="cpu").to(dev)  # (N,)
         tot, tot_mhp, nb = 0.0, 0.0, 0
         for start in range(0, len(train), cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
             out = model(train.batch(idx, bank_vectors))
             loss = pred_loss(out.pred, train.y[idx], var)
-            l_mhp = out.nll.mean() if out.nll is not None else torch.zeros(())
+            l_mhp = out.nll.mean() if out.nll is not None else torch.zeros((), device=dev)
             total = loss + model.cfg.mhp_weight * l_mhp
             opt.zero_grad()
             total.backward()
@@ -167,7 +200,7 @@ def train_fusion(
             tot_mhp += float(l_mhp.detach())
             nb += 1
         bank_vectors = encode_bank(model, train)  # refreshed: scores val, then the next epoch
-        val_pred = torch.from_numpy(predict(model, val, bank_vectors=bank_vectors)).float()
+        val_pred = torch.from_numpy(predict(model, val, bank_vectors=bank_vectors)).float().to(dev)
         val_loss = float(pred_loss(val_pred, val.y, var))
         rec = {
             "epoch": float(epoch),

@@ -10,7 +10,6 @@ import dataclasses
 
 import pytest
 import torch
-from torch.overrides import TorchFunctionMode
 
 from m3tr.core.temporal.batch import make_batch
 from m3tr.core.temporal.forecast import forecast
@@ -18,6 +17,7 @@ from m3tr.core.temporal.mhp import MHP
 from m3tr.core.temporal.scan import selective_scan_queries
 from m3tr.core.temporal.signature import temporal_signature
 from m3tr.core.temporal.thinning import simulate
+from tests.unit.device_check import FactoriesNeedADevice
 
 from .conftest import edge_sequences, tiny_mhp
 
@@ -50,23 +50,6 @@ def test_zero_input_slot_readout_stays_on_the_device():
     q_delta, init = torch.empty(bsz, d, n_q, **meta), torch.empty(bsz, d, n, **meta)
     y = selective_scan_queries(u, delta, A, B, C, D, z, idx, q_delta, init, how="slots")
     assert y.device.type == "meta" and y.shape == (bsz, d, n_q)
-
-
-class FactoriesNeedADevice(TorchFunctionMode):
-    """Fails on any tensor made from scratch without an explicit ``device=``: on a GPU such a
-    tensor would land on the CPU beside a CUDA model (a stand-in check on this CPU machine)."""
-
-    FACTORIES = frozenset(
-        [torch.zeros, torch.ones, torch.empty, torch.full, torch.arange, torch.rand, torch.randn,
-         torch.randint, torch.linspace, torch.eye, torch.tensor, torch.as_tensor]
-    )  # fmt: skip
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        from_tensor = func in (torch.tensor, torch.as_tensor) and isinstance(args[0], torch.Tensor)
-        if func in self.FACTORIES and kwargs.get("device") is None and not from_tensor:
-            raise AssertionError(f"torch.{func.__name__} without a device")
-        return func(*args, **kwargs)
 
 
 def test_the_mode_catches_a_stray_tensor():

@@ -14,6 +14,8 @@ methods ran before it in the process.
 
 from __future__ import annotations
 
+import torch
+
 from m3tr.core.evaluation.methods.base import MethodOutput, observed_floor
 from m3tr.core.evaluation.methods.stacking import stack
 from m3tr.core.evaluation.methods.strong_features import StrongFitter
@@ -38,11 +40,19 @@ class M3TRMethod:
         temporal_factory: TemporalFactory | None = mhp_encoder,
         trajectory_vectors: TrajectoryVectors | None = None,
         stack_with: StrongFitter | None = None,
+        device: torch.device | str = "cpu",
     ) -> None:
         self.variant = variant
         self.name = variant.name
-        self.recipe = FusionRecipe(variant, base, train_cfg, temporal_factory, trajectory_vectors)
+        self.recipe = FusionRecipe(
+            variant, base, train_cfg, temporal_factory, trajectory_vectors, device
+        )
         self.stack_with = stack_with
+
+    @property
+    def temporal_factory(self) -> TemporalFactory | None:
+        """The point-process encoder factory of the recipe (None: pad-and-mask instead)."""
+        return self.recipe.temporal_factory
 
     def config(self, train: TaskData) -> FusionConfig:
         return self.recipe.config(train)
