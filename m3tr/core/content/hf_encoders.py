@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from m3tr.core.content.audio import resample
-from m3tr.core.content.loading import load_component, model_dtype, prepare_model
+from m3tr.core.content.loading import load_component, load_model, model_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class VisualEncoder:
     def __init__(self, name: str, device: torch.device, batch_frames: int = 64) -> None:
         self.device, self.batch_frames = device, batch_frames
         self.processor = load_component("visual", name, AutoImageProcessor)
-        self.model = prepare_model(load_component("visual", name, AutoModel), device)
+        self.model = load_model("visual", name, AutoModel, device)
         self.dim = int(self.model.config.hidden_size)
 
     @torch.inference_mode()
@@ -67,7 +67,7 @@ class AudioEncoder:
     def __init__(self, name: str, device: torch.device, batch_segments: int = 32) -> None:
         self.device, self.batch_segments = device, batch_segments
         self.extractor = load_component("audio", name, AutoFeatureExtractor)
-        self.model = prepare_model(load_component("audio", name, AutoModel), device)
+        self.model = load_model("audio", name, AutoModel, device)
         self.sample_rate = int(self.extractor.sampling_rate)
         self.dim = int(self.model.config.hidden_size)
 
@@ -97,9 +97,7 @@ class FrameCaptioner:
     ) -> None:
         self.device, self.max_new_tokens, self.batch_images = device, max_new_tokens, batch_images
         self.processor = load_component("caption", name, AutoProcessor)
-        self.model = prepare_model(
-            load_component("caption", name, Blip2ForConditionalGeneration), device
-        )
+        self.model = load_model("caption", name, Blip2ForConditionalGeneration, device)
 
     @torch.inference_mode()
     def caption(self, images: Sequence[np.ndarray]) -> list[str]:
@@ -131,7 +129,7 @@ class AudioTagger:
         self.device, self.batch_segments, self.tags = device, batch_segments, list(tags)
         self.extractor = load_component("audio tags", name, AutoFeatureExtractor)
         self.tokenizer = load_component("audio tags", name, AutoTokenizer)
-        self.model = prepare_model(load_component("audio tags", name, ClapModel), device)
+        self.model = load_model("audio tags", name, ClapModel, device)
         self.sample_rate = int(self.extractor.sampling_rate)
         # "fusion" input (4 stacked views) only for checkpoints trained with feature fusion
         fused = bool(getattr(self.model.config.audio_config, "enable_fusion", False))

@@ -1,5 +1,6 @@
-"""One way to load every Hugging Face component: by hub id or local folder, offline-aware,
-half precision on CUDA. Failures become :class:`EncoderLoadError` naming the role and the model.
+"""One way to load every Hugging Face component: by hub id or local folder, offline-aware;
+models in half precision on CUDA (``dtype=`` at load time), float32 elsewhere. Failures become
+:class:`EncoderLoadError` naming the role and the model.
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ def _hub_or_cache(role: str, name: str, revision: str | None) -> str:
         ) from exc
 
 
-def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Move to ``device`` in eval mode, half precision on CUDA."""
-    return model.to(device=device, dtype=model_dtype(device)).eval()
+def load_model(
+    role: str, name: str, loader: Callable[..., T], device: torch.device | str, **kwargs: Any
+) -> T:
+    """A model's weights loaded in the precision of ``device`` (:func:`model_dtype`: float16
+    on CUDA, float32 elsewhere) through ``from_pretrained(..., dtype=...)``, so a float32
+    checkpoint is read straight into half precision on CUDA (no float32 copy in memory first)
+    and a float16 one runs in float32 on the CPU; then moved to ``device``, in eval mode."""
+    device = torch.device(device)
+    model = load_component(role, name, loader, dtype=model_dtype(device), **kwargs)
+    return model.to(device).eval()  # type: ignore[attr-defined]

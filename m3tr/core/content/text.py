@@ -14,7 +14,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from m3tr.core.content.config import PoolingMode
-from m3tr.core.content.loading import load_component, prepare_model
+from m3tr.core.content.loading import load_component, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class SentenceEncoder:
         self.device = device
         self.batch_size = batch_size
         self.tokenizer = load_component("text", name, AutoTokenizer)
-        self.model = prepare_model(load_component("text", name, AutoModel), device)
+        self.model = load_model("text", name, AutoModel, device)
         self.dim = int(self.model.config.hidden_size)
 
     @torch.inference_mode()
