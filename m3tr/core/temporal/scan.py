@@ -7,7 +7,8 @@ backend in one place, :func:`scan_backend`: mamba-ssm's CUDA kernel
 it imports and the tensors are on CUDA; on the CPU the compiled kernel
 (:mod:`m3tr.core.temporal.scan_cpu`, Numba: one pass per channel, states in registers); the
 chunked pure-PyTorch scan (:mod:`m3tr.core.temporal.scan_kernels`) everywhere else and for what
-the kernels do not cover (per-slot states, grouped ``C``, the last state's gradient). ``selective_scan_ref`` is the naive
+the kernels do not cover (grouped ``C``, the last state's gradient; the compiled CPU kernel also
+reads the MHP's queries, :func:`selective_scan_queries`). ``selective_scan_ref`` is the naive
 step-by-step recurrence the others are tested against.
 
 Semantics (all backends)::
@@ -225,24 +226,37 @@ def selective_scan_queries(
         u, delta, z: (B, D, L); A: (D, N); B, C: (B, N, L); D: (D,) (``delta`` final: no bias,
         no softplus). idx: (B, Q) slots; q_delta: (B, D, Q) each query's step.
         init: (B, D, N) the state before slot 0 (default zero).
-        how: ``"slots"`` or ``"states"`` (below); default by backend.
+        how: ``"slots"``, ``"states"`` or ``"kernel"`` (below); default by backend.
     Returns:
         y: (B, D, Q).
 
-    Two ways, one per backend, equal by construction (tested on the CPU): with mamba-ssm's
-    kernel, which never returns per-slot states, the queries become zero-input slots of one
-    scan call (:mod:`m3tr.core.temporal.query_slots`); the PyTorch scan returns its per-slot
-    states, so they are read at ``idx`` directly, which keeps the scan at ``L`` slots (the merged
-    scan has ``L + Q``, about 4x the time on the CPU for the likelihood).
+    Three ways, equal by construction (tested on the CPU): with mamba-ssm's kernel, which never
+    returns per-slot states, the queries become zero-input slots of one scan call
+    (:mod:`m3tr.core.temporal.query_slots`); the PyTorch scan returns its per-slot states
+    (B, L, D, N), so they are read at ``idx`` directly, which keeps the scan at ``L`` slots (the
+    merged scan has ``L + Q``, about 4x the time on the CPU for the likelihood); the compiled
+    CPU kernel (``"kernel"``, the default on ``cpu_kernel`` for CPU tensors and shared ``B``,
+    ``C``) reads each (sequence, channel)'s states from a ``(L, N)`` buffer and stores nothing
+    of size ``(B, L, D, N)`` (:func:`m3tr.core.temporal.scan_cpu.scan_queries`).
     """
     backend = backend or scan_backend(u.device)
-    how = how or ("slots" if backend == "mamba_ssm" else "states")
-    if how not in ("slots", "states"):
-        raise ValueError(f"unknown query readout {how!r}: use 'slots' or 'states'")
+    if how is None:
+        if backend == "mamba_ssm":
+            how = "slots"
+        elif backend == "cpu_kernel" and _kernel_covers(u, B, C, False):
+            how = "kernel"
+        else:
+            how = "states"
+    if how not in ("slots", "states", "kernel"):
+        raise ValueError(f"unknown query readout {how!r}: use 'slots', 'states' or 'kernel'")
     if how == "states" and backend == "mamba_ssm":
         raise ValueError("the 'states' readout needs the PyTorch scan (the kernel keeps no states)")
-    fn = _queries_by_slots if how == "slots" else _queries_by_states
-    return fn(u, delta, A, B, C, D, z, idx, q_delta, init, backend, chunk)
+    if how == "kernel" and not (scan_cpu.available() and _kernel_covers(u, B, C, False)):
+        raise ValueError(
+            "the 'kernel' readout needs numba and CPU tensors with shared (B, N, L) B and C"
+        )
+    fn = {"slots": _queries_by_slots, "states": _queries_by_states, "kernel": _queries_by_kernel}
+    return fn[how](u, delta, A, B, C, D, z, idx, q_delta, init, backend, chunk)
 
 
 def _queries_by_slots(
@@ -283,6 +297,24 @@ def _queries_by_states(
     y = (state * c_q[:, :, None, :].to(cdt)).sum(-1).transpose(1, 2)  # (B, D, Q)
     u_q, z_q = u.transpose(1, 2)[rows, idx], z.transpose(1, 2)[rows, idx]  # (B, Q, D)
     return _skip_and_gate(y, u_q.transpose(1, 2), D, z_q.transpose(1, 2)).to(u.dtype)
+
+
+def _queries_by_kernel(
+    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, z: Tensor,
+    idx: Tensor, q_delta: Tensor, init: Tensor | None, backend: str, chunk: int | None,
+) -> Tensor:  # fmt: skip
+    cdt = _compute_dtype(u)
+    y = scan_cpu.scan_queries(  # (B, D, Q)
+        u.to(cdt), delta.to(cdt), A.to(cdt), B.to(cdt), C.to(cdt), idx, q_delta.to(cdt),
+        None if init is None else init.to(cdt),
+    )  # fmt: skip
+    u_q, z_q = u.gather(2, _channels(idx, u)), z.gather(2, _channels(idx, z))  # (B, D, Q)
+    return _skip_and_gate(y, u_q, D, z_q).to(u.dtype)
+
+
+def _channels(idx: Tensor, like: Tensor) -> Tensor:
+    """idx (B, Q) expanded to (B, D, Q) for a gather along the slots of ``like`` (B, D, L)."""
+    return idx[:, None, :].expand(-1, like.shape[1], -1)
 
 
 def _carried(init: Tensor, delta: Tensor, A: Tensor) -> Tensor:
