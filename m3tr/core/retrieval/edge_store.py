@@ -126,6 +126,9 @@ class EdgeStore:
     """Qdrant Edge ``VectorStore``; ``path=None`` uses a temporary folder removed on close."""
 
     backend = "qdrant-edge"
+    # every acknowledged upsert/delete is in the shard's write-ahead log (a kill -9 loses none:
+    # tests/unit/retrieval/test_edge_store.py), so writers need not flush after each write
+    writes_are_durable = True
 
     def __init__(
         self, path: str | Path | None = None, config: EdgeStoreConfig | None = None
