@@ -312,8 +312,9 @@ def scan_queries(
     """
     if numba is None:
         raise RuntimeError("the compiled CPU scan needs numba (pip install numba)")
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= u.shape[2]):
-        raise IndexError(f"query slots must lie in [0, {u.shape[2]}), got {idx.min()}..{idx.max()}")
+    lo, hi = (int(idx.min()), int(idx.max())) if idx.numel() else (0, 0)
+    if idx.numel() and (lo < 0 or hi >= u.shape[2]):
+        raise IndexError(f"query slots must lie in [0, {u.shape[2]}), got {lo}..{hi}")
     return _QueriesCPU.apply(u, delta, A, B, C, idx, q_delta, init)  # type: ignore[no-any-return]
 
 

@@ -43,7 +43,8 @@ def _read(t: dict, how: str, with_init: bool) -> torch.Tensor:
 
 @pytest.mark.parametrize("with_init", [False, True])
 @pytest.mark.parametrize(
-    "shape", [(1, 1, 1, 1, 1), (2, 3, 1, 4, 3), (2, 5, 7, 3, 11), (3, 4, 50, 6, 80), (2, 2, 9, 2, 2)]
+    "shape",
+    [(1, 1, 1, 1, 1), (2, 3, 1, 4, 3), (2, 5, 7, 3, 11), (3, 4, 50, 6, 80), (2, 2, 9, 2, 2)],
 )
 def test_kernel_readout_equals_the_states_readout_fp64(shape, with_init):
     t = _inputs(*shape)
@@ -86,7 +87,9 @@ def test_the_kernel_is_the_default_readout_for_cpu_tensors_only(monkeypatch):
 def test_slots_out_of_range_are_refused():
     t = _inputs(1, 2, 4, 2, 3)
     with pytest.raises(IndexError):
-        scan_cpu.scan_queries(t["u"], t["delta"], t["A"], t["B"], t["C"], t["idx"] + 4, t["q_delta"])
+        scan_cpu.scan_queries(
+            t["u"], t["delta"], t["A"], t["B"], t["C"], t["idx"] + 4, t["q_delta"]
+        )
 
 
 def _model(n_layers: int) -> MHP:
