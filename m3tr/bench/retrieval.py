@@ -289,6 +289,9 @@ def retrieval(
         DEFAULT_EDGE.quantization or "none",
         help="Edge vectors: int8 (scalar quantization) or none.",
     ),
+    segments: int = typer.Option(
+        DEFAULT_EDGE.segments, help="Edge segments after optimize (0: Qdrant's, one per CPU)."
+    ),
     sweep_n: str = typer.Option("", help="Prefetch N values for the N x ef trade-off sweep."),
     sweep_ef: str = typer.Option("", help="hnsw_ef values for the trade-off sweep (Edge)."),
     sweep_low_ef: str = typer.Option(
@@ -320,6 +323,7 @@ def retrieval(
         hnsw_ef=hnsw_ef or None,
         low_hnsw_ef=low_ef or None,
         quantization=None if quantization == "none" else quantization,
+        segments=segments,
         optimize_after=None,
         max_search_threads=threads,
     )
@@ -353,6 +357,7 @@ def retrieval(
             if name == "qdrant-edge":
                 key += f"-m{hnsw_m}-efc{ef_construct}"
                 key += f"-{quantization}" if quantization != "none" else ""
+                key += f"-seg{segments}" if segments else ""
             if name == "faiss":
                 key += f"-ivfpq{ivfpq_min_size}"
             row = _bench_store(

@@ -41,7 +41,9 @@ class EdgeStoreConfig:
     keeps an int8 copy of every named vector in RAM (Qdrant scalar quantization): the HNSW
     graph is built and walked on it (about 2x faster to build), and every returned score is
     re-scored on the original float32 vectors, so scores stay exact dot products; None: float32
-    only. Fixed when a collection is created.
+    only. Fixed when a collection is created. segments: how many segments ``optimize`` merges a
+    collection into (Qdrant's default_segment_number; 0 = Qdrant's choice, one per CPU). Every
+    search walks one HNSW graph per segment, so a read-mostly bank is cheapest to query as 1.
     """
 
     hnsw_m: int = 16
@@ -54,6 +56,7 @@ class EdgeStoreConfig:
     full_scan_threshold_kb: int = 10_000
     max_search_threads: int | None = None
     quantization: str | None = "int8"
+    segments: int = 1
 
     def search_params(self, hnsw_ef: int | None) -> qe.SearchParams:
         """Search parameters: the beam, exact or not, and re-scoring on the original vectors."""
@@ -89,7 +92,9 @@ def edge_config(dims: Mapping[str, int], cfg: EdgeStoreConfig) -> qe.EdgeConfig:
             ef_construct=cfg.hnsw_ef_construct,
             full_scan_threshold=cfg.full_scan_threshold_kb,
         ),
-        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=cfg.indexing_threshold_kb),
+        optimizers=qe.EdgeOptimizersConfig(
+            indexing_threshold=cfg.indexing_threshold_kb, default_segment_number=cfg.segments
+        ),
         max_search_threads=cfg.max_search_threads,
         quantization_config=_quantization(cfg.quantization),
     )
