@@ -14,8 +14,11 @@ rows, so train and serve agree:
   stored at ``horizon_s == H`` when there is one, else the count of logged events up to H. As in
   training, neighbours without an event log or content features are left out (slot masked).
   The checkpoint names the trajectory space its training neighbours were retrieved in
-  (``trajectory_space``: the MHP and its transform); when the live bank was built in another
-  one, ``predict`` retrieves the model's neighbours by content only and logs and records why.
+  (``trajectory_space``: the MHP and its transform). ``m3tr train`` with an active MHP version
+  retrieves them in that version's space (``training.bank_space``), the live bank's, so the
+  model takes the bank's Eq. 3 neighbours; when the live bank was built in another space (or
+  the model was trained without an active MHP), ``predict`` retrieves the model's neighbours
+  by content only and logs and records why.
 
 The loaded :class:`~m3tr.core.fusion.predictor.Predictor` is cached per model version in the
 process (``PipelineContext.cached``).

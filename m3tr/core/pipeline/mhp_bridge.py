@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from m3tr.core.task.trajectory_space import BANK_SIGNATURE_LENGTH
+
 if TYPE_CHECKING:
     from m3tr.core.db.registry import ActiveModel
     from m3tr.core.pipeline.context import PipelineContext
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_LENGTH = 32  # L: rows of X^s, h(t) on L times over the observation window
+SIGNATURE_LENGTH = BANK_SIGNATURE_LENGTH  # L: rows of X^s, h(t) on L times over the window
 
 
 class TemporalModelUnavailable(RuntimeError):
@@ -47,18 +49,17 @@ def load_model(ctx: PipelineContext, model: ActiveModel) -> MHP:
 
 
 def _vocab(ctx: PipelineContext, mhp: MHP) -> tuple[str, ...]:
-    names = tuple(mhp.config.type_names)
-    return names or tuple(ctx.event_rules.vocabulary)[: mhp.config.n_types]
+    from m3tr.core.training.bank_space import mhp_vocabulary
+
+    return mhp_vocabulary(mhp, ctx.event_rules.vocabulary)
 
 
 def _sequence(ctx: PipelineContext, mhp: MHP, t: np.ndarray, types: np.ndarray, key: int):  # noqa: ANN202
-    """The observed events (in the window, of known types) as an ``EventSequence``."""
-    from m3tr.core.temporal import EventSequence, EventVocab
+    """The observed events (in the window, of known types) as an ``EventSequence``: the same
+    function service training signs its rows with (``training.bank_space``)."""
+    from m3tr.core.training.bank_space import observed_sequence
 
-    vocab = EventVocab(_vocab(ctx, mhp))
-    ids = vocab.encode(types.astype(str), where=f"video {key}", unknown="drop")  # (n,)
-    keep = (ids >= 0) & (t < ctx.obs_window_s)
-    return EventSequence(t[keep], ids[keep], t_end_s=ctx.obs_window_s, key=key)
+    return observed_sequence(mhp, t, types, ctx.obs_window_s, key, ctx.event_rules.vocabulary)
 
 
 def _generator(video_id: int, mhp: MHP) -> torch.Generator:
@@ -78,12 +79,13 @@ def signature(
     ctx: PipelineContext, model: ActiveModel, video_id: int, t: np.ndarray, types: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """X^s (L, d) float32 over the whole observation window, the retrieval vector (d_s,)
-    through the model version's trajectory transform, and whether it is a cold start."""
-    from m3tr.core.temporal.trajectory import trajectory_vectors
+    through the model version's trajectory transform (``training.bank_space``, as service
+    training signs its rows), and whether it is a cold start."""
+    from m3tr.core.training.bank_space import version_vectors
 
     mhp = load_model(ctx, model)
     seq = _sequence(ctx, mhp, t, types, video_id)
-    vectors, feats = trajectory_vectors(mhp, [seq], ctx.obs_window_s, SIGNATURE_LENGTH)
+    vectors, feats = version_vectors(mhp, [seq], ctx.obs_window_s)
     return feats.X[0], vectors[0], bool(feats.cold_start[0])  # (L, d), (d_s,)
 
 

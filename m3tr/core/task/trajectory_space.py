@@ -11,6 +11,8 @@ from typing import Any
 
 STANDIN_TRANSFORM = "eventbins"  # the log-binned event-count stand-in (no temporal model)
 VERSION_TRANSFORM = "the version's trajectory transform"  # saved beside an MHP version's weights
+# L: rows of X^s (h(t) on L times over the observation window) behind a bank's MHP vectors
+BANK_SIGNATURE_LENGTH = 32
 
 
 @dataclass(frozen=True)

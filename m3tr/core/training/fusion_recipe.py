@@ -12,7 +12,9 @@ Variants (``M3TRVariant``):
 - ``content_only_retrieval``: the full model, retrieving by the semantic vector only (MMRA).
 
 ``no_mhp`` and a ``temporal_factory=None`` setup use the standardised count profile as the
-trajectory vector for retrieval.
+trajectory vector for retrieval. ``space_vectors`` fixes the trajectory vectors of Eq. 3 from
+outside whatever the temporal modality: service training passes the active MHP version's
+(``training.bank_space``), the space its served neighbours come from.
 
 Service training (``training.service``) and the evaluation method (``evaluation.methods.m3tr``)
 both run :meth:`FusionRecipe.fit`; reproducibility: it seeds torch, numpy and ``random`` with
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -45,6 +48,14 @@ logger = logging.getLogger(__name__)
 
 # trajectory retrieval vectors (N, d_s) for data, given the training data
 TrajectoryVectors = Callable[[TaskData, TaskData], np.ndarray]
+
+
+class SpaceVectors(Protocol):
+    """Trajectory vectors in a named space (e.g. ``bank_space.BankSpaceVectors``)."""
+
+    name: str  # recorded as the record's ``trajectory_vector``
+
+    def __call__(self, data: TaskData, train: TaskData) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -123,12 +134,14 @@ class FusionRecipe:
         temporal_factory: TemporalFactory | None = mhp_encoder,
         trajectory_vectors: TrajectoryVectors | None = None,
         device: torch.device | str = "cpu",
+        space_vectors: SpaceVectors | None = None,
     ) -> None:
         self.variant = variant
         self.base = base
         self.train_cfg = train_cfg
         self.temporal_factory = temporal_factory
         self.trajectory_vectors = trajectory_vectors or profile_trajectory_vectors
+        self.space_vectors = space_vectors  # when set: retrieval's trajectory vectors, always
         self.device = torch.device(device)
 
     def config(self, train: TaskData) -> FusionConfig:
@@ -215,6 +228,8 @@ class FusionRecipe:
             )
             if isinstance(temporal, MHPTemporalEncoder):
                 traj = self._mhp_trajectory(temporal.mhp, cfg.obs_window_s, seed)
+        if self.space_vectors is not None:
+            traj = self.space_vectors
 
         seed_everything(seed)
         # initialised on the CPU (the same weights on any device), then moved
@@ -255,6 +270,8 @@ class FusionRecipe:
             "trajectory_vector": (
                 None
                 if n_te is None or n_te.mode != "temporal_aware"
+                else self.space_vectors.name
+                if self.space_vectors is not None
                 else (
                     f"{self.variant.trajectory} (L={self.variant.signature_length})"
                     if cfg.temporal == "mhp"

@@ -5,6 +5,13 @@ bank is the fit part; the 80% interval is calibrated on the validation part. The
 goes to ``<model_dir>/<name>/`` and one ``model_versions`` row (kind ``m3tr``) records its
 config, validation metrics and path; with ``activate`` it becomes the only active ``m3tr``.
 Nothing is registered unless the checkpoint was written.
+
+Trajectory space: when an MHP version (kind ``mhp``) is active, the training neighbours are
+retrieved (Eq. 3) with that version's trajectory vectors (``training.bank_space``: its
+signatures through its transform), the space of the live bank it builds; the checkpoint records
+it, so serving takes the live bank's Eq. 3 neighbours as they are. Without one, the fused
+model's own MHP signs its training rows; serving then retrieves its neighbours by content only
+(the summary's ``serving_neighbours`` says which).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from m3tr.core.task.intervals import ResidualInterval
 from m3tr.core.task.spec import TaskSpec
 from m3tr.core.task.splits import holdout_val
 from m3tr.core.task.trajectory_space import TrajectorySpace
+from m3tr.core.training.bank_space import BankSpaceVectors, mhp_vocabulary
 from m3tr.core.training.content import arrays_from_features, embed_texts
 from m3tr.core.training.data import VIDEO_SIDE_COLUMNS, DataSplit, TaskData, load_from_db
 from m3tr.core.training.features import count_profile
@@ -108,6 +116,8 @@ def train_service_model(
     with factory() as session:
         if session.scalars(select(ModelVersion).where(ModelVersion.name == name)).first():
             raise ServiceTrainError(f"a model version named {name!r} exists; choose another --name")
+    bank_space = active_bank_space(factory, tuple(event_types), device)  # checked up front
+    with factory() as session:
         data = load_from_db(
             session,
             TaskSpec(obs_window_s, horizon_s, tuple(event_types)),
@@ -146,11 +156,24 @@ def train_service_model(
         obs_window_s=spec.obs_window_s,
         top_s=min(top_s, len(fit) - 1),
     )
+    progress(
+        "training neighbours by Eq. 3 "
+        + (
+            f"in the active MHP's space ({bank_space.space})"
+            if bank_space is not None
+            else "with the fused model's own MHP (no active MHP version)"
+        )
+    )
     recipe = FusionRecipe(
-        VARIANTS["m3tr"], base, FusionTrainConfig(max_epochs=max_epochs), device=device
+        VARIANTS["m3tr"],
+        base,
+        FusionTrainConfig(max_epochs=max_epochs),
+        device=device,
+        space_vectors=bank_space,
     )
     progress(f"training on {len(fit)} videos, validating on {len(val)}")
     trained = recipe.fit(split, seed)
+    space = trajectory_space(trained.record, bank_space)
     y_val = split.val.y_log()
     interval = ResidualInterval.fit(y_val, trained.val_pred, 0.8)
     total = spec.num_types
@@ -161,7 +184,7 @@ def train_service_model(
         "profile": profile,
         "profile_version": data.content.profile_version,  # with its text fit
         "side_columns": list(VIDEO_SIDE_COLUMNS),  # served with the same videos.extra keys
-        "trajectory_space": trajectory_space(trained.record),
+        "trajectory_space": space,
         "val_metrics": val_scores,
     }
     path = save_predictor(Path(model_dir) / name, trained.model, spec, interval, extra)
@@ -184,15 +207,58 @@ def train_service_model(
         "name": name,
         "checkpoint": str(path),
         "val": val_scores,
+        "trajectory_space": space,
+        "serving_neighbours": (
+            "Eq. 3 on the live bank (content and trajectory)"
+            if bank_space is not None and space == bank_space.space.to_dict()
+            else "content only (the training neighbours' trajectory vectors are not the "
+            "live bank's: no MHP version was active)"
+        ),
     }
 
 
-def trajectory_space(record: dict[str, Any]) -> dict[str, str] | None:
-    """The space the recipe retrieved its neighbours in (``FusionFit.record``): the trajectory
-    vectors of the fused model's own MHP (or its count profile), or None when it retrieved by
-    content only."""
+def active_bank_space(
+    factory: sessionmaker[Session], event_types: tuple[str, ...], device: torch.device | str
+) -> BankSpaceVectors | None:
+    """The trajectory vectors of the active MHP version (the live bank's space), or None when
+    no MHP version is active.
+
+    Raises:
+        ServiceTrainError: the active version's checkpoint does not load, or it knows none of
+            ``event_types``.
+    """
+    with factory() as session:
+        active = registry.active(session, ("mhp",))
+    if active is None:
+        return None
+    if not active.checkpoint_path:
+        raise ServiceTrainError(f"the active MHP version {active.id} has no checkpoint path")
+    try:
+        vectors = BankSpaceVectors.load(active.checkpoint_path, active.id, device)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ServiceTrainError(
+            f"the active MHP version {active.id} ({active.name!r}) does not load from "
+            f"{active.checkpoint_path}: {exc}"
+        ) from exc
+    known = set(mhp_vocabulary(vectors.mhp, event_types))
+    if not known & set(event_types):
+        raise ServiceTrainError(
+            f"the active MHP version {active.id} signs types {sorted(known)}, none of "
+            f"{list(event_types)}"
+        )
+    return vectors
+
+
+def trajectory_space(
+    record: dict[str, Any], bank_space: BankSpaceVectors | None = None
+) -> dict[str, str] | None:
+    """The space the recipe retrieved its neighbours in (``FusionFit.record``): the active MHP
+    version's (``bank_space``, given to the recipe), else the trajectory vectors of the fused
+    model's own MHP (or its count profile); None when it retrieved by content only."""
     if record.get("retrieval_mode") != "temporal_aware":
         return None
+    if bank_space is not None:
+        return bank_space.space.to_dict()
     mhp = "the fused model's own" if record.get("temporal") == "mhp" else "none"
     return TrajectorySpace(mhp, str(record["trajectory_vector"])).to_dict()
 

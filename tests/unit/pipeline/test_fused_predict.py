@@ -239,3 +239,91 @@ def test_a_checkpoint_without_side_columns_is_not_served(fused_ctx: PipelineCont
     predictor.extra.pop("side_columns")
     with pytest.raises(FusedModelUnavailable, match="side_columns"):
         build_batch(ctx, predictor, model, vid, [])
+
+
+@pytest.fixture
+def demo_order_ctx(ctx: PipelineContext, tmp_path: Path) -> PipelineContext:
+    """The demo's order: an MHP (with its trajectory transform) trained and active, the live
+    bank filled with its vectors, then the fused model trained through ``train_service_model``."""
+    from m3tr.core.db import registry
+    from m3tr.core.temporal import EventVocab, load_sequences
+    from m3tr.core.temporal.trajectory import fit_trajectory_transform
+
+    torch.manual_seed(0)
+    _embed(ctx, [_add_video(ctx, i, HORIZON_S * 1.1, matured=True) for i in range(N_MATURED)])
+    cfg = MHPConfig(n_types=3, type_names=VOCAB, d_model=16, d_state=4, n_layers=1, dt_rank=4)
+    mhp = MHP(cfg)
+    with ctx.session_factory() as s:
+        seqs = load_sequences(s, EventVocab(VOCAB), window_s=OBS_S)
+    fit_trajectory_transform(mhp, seqs, OBS_S, dim=8)
+    folder = tmp_path / "models" / "mhp-demo"
+    save_mhp(mhp, folder)
+    with transaction(ctx.session_factory) as s:
+        mhp_id = registry.register(s, name="mhp-demo", kind="mhp", checkpoint_path=str(folder)).id
+        registry.activate(s, "mhp", mhp_id)
+    ctx.forecast_samples = 8
+    rebuild_bank(ctx)  # the live bank in the active MHP's space
+    info = train_service_model(
+        ctx.session_factory,
+        model_dir=ctx.model_dir,
+        name="fused-demo",
+        obs_window_s=OBS_S,
+        horizon_s=HORIZON_S,
+        event_types=VOCAB,
+        top_s=ctx.top_s,
+        feature_dir=ctx.feature_dir,
+        profile="lite",
+        max_epochs=2,
+        activate=True,
+    )
+    ctx.train_info = info  # type: ignore[attr-defined]
+    return ctx
+
+
+def test_fused_model_trained_after_the_mhp_serves_eq3_neighbours(
+    demo_order_ctx: PipelineContext,
+) -> None:
+    """Trained in the active MHP's space, the fused model takes the live bank's Eq. 3
+    neighbours (content and trajectory scores), not the content-only fallback."""
+    from m3tr.core.pipeline.signatures import load_temporal
+    from m3tr.core.retrieval.bank import live_bank
+    from m3tr.core.task.trajectory_space import TrajectorySpace
+    from m3tr.core.training.bank_space import BankSpaceVectors
+    from m3tr.core.training.data import load_from_db
+
+    ctx = demo_order_ctx
+    mhp = active_model(ctx)
+    fused = active_model(ctx, FUSED_MODEL_KINDS)
+    bank = live_bank(ctx.session_factory)
+    assert mhp is not None and fused is not None and bank is not None
+    assert bank.model_version_id == mhp.id
+    info = ctx.train_info  # type: ignore[attr-defined]
+    space = TrajectorySpace.of_bank(mhp.id).to_dict()
+    assert info["trajectory_space"] == space
+    assert info["serving_neighbours"].startswith("Eq. 3 on the live bank")
+    predictor = load_fused(ctx, fused)
+    assert predictor.extra["trajectory_space"] == space
+
+    # the training rows' trajectory vectors are the live bank's vectors of the same videos
+    with ctx.session_factory() as s:
+        data = load_from_db(s, predictor.spec)
+    vectors = BankSpaceVectors.load(mhp.checkpoint_path, mhp.id)(data, data)
+    for i in (0, 7, 15):
+        stored = load_temporal(ctx.feature_dir, f"mhp-{mhp.id}", int(data.video_ids[i]))
+        assert stored is not None
+        np.testing.assert_allclose(vectors[i], stored.vector, atol=1e-5)
+
+    new = _add_video(ctx, 100, OBS_S, matured=False)
+    _embed(ctx, [new])
+    tv = embed_temporal(ctx, new)
+    assert tv is not None and tv.for_retrieval is not None  # it has events: no cold start
+    predict(ctx, new)
+    with ctx.session_factory() as s:
+        row = s.scalars(select(Prediction).where(Prediction.video_id == new)).one()
+    traj = row.trajectory
+    assert traj["method"] == "fused" and row.model_version_id == fused.id
+    assert row.retrieval_mode == "temporal_aware"
+    assert traj["fused"]["neighbours"] == "temporal_aware"  # not "content_only: ..."
+    assert traj["fused"]["n_neighbours"] == ctx.top_s
+    assert len(row.neighbours) == ctx.top_s
+    assert all(n["temporal"] is not None for n in row.neighbours)

@@ -69,6 +69,9 @@ def test_train_writes_a_loadable_version(factory, tmp_path):
     assert not {"trajectory_profile_mean", "trajectory_profile_std", "bank_video_ids"} & set(
         pred.extra
     )
+    # no MHP version active: served neighbours by content only, and the summary says so
+    assert info["trajectory_space"] == pred.extra["trajectory_space"]
+    assert info["serving_neighbours"].startswith("content only")
     with pytest.raises(ServiceTrainError, match="exists"):
         train_service_model(
             factory,
@@ -126,3 +129,27 @@ def test_rows_from_db_keep_the_order_and_the_served_video_without_events(factory
     assert len(served.event_t[0]) == 0 and served.targets[0].tolist() == [0, 0]
     assert served.side_names[2:4] == ["log1p_friends", "friends_missing"]
     assert served.side[0, 2] == pytest.approx(np.log1p(3.0)) and served.side[0, 3] == 0.0
+
+
+def test_an_active_mhp_that_does_not_load_is_refused(factory, tmp_path):
+    """The training neighbours would be in the active MHP's space: a broken one stops training
+    with a clear error (no silent fallback to the fused model's own MHP)."""
+    from m3tr.core.db import registry
+
+    with transaction(factory) as s:
+        row = registry.register(s, name="mhp", kind="mhp", checkpoint_path=str(tmp_path / "nope"))
+        registry.activate(s, "mhp", row.id)
+    with pytest.raises(ServiceTrainError, match="active MHP version .* does not load"):
+        train_service_model(
+            factory,
+            model_dir=tmp_path / "models",
+            name="m3tr-test",
+            obs_window_s=3600.0,
+            horizon_s=604800.0,
+            event_types=("repost", "comment"),
+            top_s=3,
+            feature_dir=tmp_path / "features",
+            max_epochs=1,
+        )
+    with factory() as s:
+        assert s.scalars(select(ModelVersion).where(ModelVersion.kind == "m3tr")).first() is None
