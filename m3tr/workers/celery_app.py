@@ -21,21 +21,11 @@ from typing import Any
 from celery import Celery
 
 from m3tr.app.settings import Settings, get_settings
+from m3tr.core.pipeline.steps import QUEUE_CPU, STEP_QUEUES, task_name
 
-QUEUE_GPU = "gpu"
-QUEUE_CPU = "cpu"
-
-# task name -> queue: encoders and the temporal model on GPU machines, I/O and serving on CPU.
-TASK_QUEUES: dict[str, str] = {
-    "m3tr.store_media": QUEUE_CPU,
-    "m3tr.store_events": QUEUE_CPU,
-    "m3tr.embed_content": QUEUE_GPU,
-    "m3tr.embed_temporal": QUEUE_GPU,
-    "m3tr.upsert_vectors": QUEUE_CPU,
-    "m3tr.predict": QUEUE_CPU,
-    "m3tr.rebuild_bank": QUEUE_GPU,  # may compute MHP signatures
-    "m3tr.train": QUEUE_GPU,
-}
+# task name -> queue, from the step table (encoders and the temporal model on GPU machines,
+# I/O and serving on CPU)
+TASK_QUEUES: dict[str, str] = {task_name(step): queue for step, queue in STEP_QUEUES.items()}
 
 
 def is_embedded(settings: Settings) -> bool:

@@ -22,6 +22,7 @@ from celery.exceptions import Retry
 from m3tr.core.pipeline.errors import describe_error, is_bad_input, is_transient
 from m3tr.core.pipeline.jobs import begin_step, fail_job, finish_job, get_job
 from m3tr.core.pipeline.plan import PlanError, next_step, plan_steps, run_step, step_progress
+from m3tr.core.pipeline.steps import STEPS, task_name
 from m3tr.workers.context import get_context
 from m3tr.workers.limits import StepLimitExceeded, get_guard
 
@@ -33,16 +34,7 @@ MAX_STEP_ATTEMPTS = 3
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
 
-STEP_TASKS = {
-    "store_media": "m3tr.store_media",
-    "store_events": "m3tr.store_events",
-    "embed_content": "m3tr.embed_content",
-    "embed_temporal": "m3tr.embed_temporal",
-    "upsert_vectors": "m3tr.upsert_vectors",
-    "predict": "m3tr.predict",
-    "rebuild_bank": "m3tr.rebuild_bank",
-    "train": "m3tr.train",
-}
+STEP_TASKS = {step: task_name(step) for step in STEPS}  # the step table's task names
 
 
 def backoff_s(retries: int) -> float:

@@ -13,8 +13,8 @@ Job kinds and their steps (each step is idempotent, and restartable on its own):
 - ``train``: train [rebuild_bank for the new model, which then becomes active with its bank,
   unless ``params.activate`` is false]
 
-The plan is a pure function of the job's kind and params, so a worker picking up any step of a
-job finds the same next step.
+Step names, their queues and task names: ``pipeline.steps``. The plan is a pure function of
+the job's kind and params, so a worker picking up any step of a job finds the same next step.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from m3tr.core.pipeline.jobs import JobView, set_progress
 from m3tr.core.pipeline.media import store_media
 from m3tr.core.pipeline.predict import predict
 from m3tr.core.pipeline.rebuild import rebuild_bank
+from m3tr.core.pipeline.steps import STEPS
 from m3tr.core.pipeline.train import train_mhp, trained_model
 from m3tr.core.pipeline.trajectory_step import embed_temporal
 from m3tr.core.pipeline.vectors import upsert_vectors
@@ -44,15 +45,6 @@ PREDICT = "predict"
 REFORECAST = "reforecast"
 REBUILD_BANK = "rebuild_bank"
 TRAIN = "train"
-
-STEPS = (
-    "store_media",
-    "store_events",
-    "embed_content",
-    "embed_temporal",
-    "upsert_vectors",
-    "predict",
-)
 
 
 class PlanError(ValueError):
@@ -121,6 +113,11 @@ _RUNNERS: dict[str, Callable[[PipelineContext, JobView], object]] = {
         ctx, job, lambda frac: set_progress(ctx.session_factory, job.id, "train", 0.9 * frac)
     ),
 }
+
+
+if set(_RUNNERS) != set(STEPS):  # the step table (pipeline.steps) and the runners agree
+    raise RuntimeError(f"steps without a runner or runners without a step: "
+                       f"{sorted(set(_RUNNERS) ^ set(STEPS))}")  # fmt: skip
 
 
 def _rebuild(ctx: PipelineContext, job: JobView) -> object:

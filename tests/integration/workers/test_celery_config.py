@@ -40,6 +40,15 @@ def test_every_task_is_routed_and_registered(tmp_path: Path) -> None:
     assert set(TASK_QUEUES) <= set(app.tasks)
 
 
+def test_tasks_and_queues_come_from_the_step_table() -> None:
+    from m3tr.core.pipeline.steps import STEP_QUEUES, task_name
+    from m3tr.workers.tasks import STEP_TASKS
+
+    assert STEP_TASKS == {step: task_name(step) for step in STEP_QUEUES}
+    assert TASK_QUEUES == {task_name(step): queue for step, queue in STEP_QUEUES.items()}
+    assert TASK_QUEUES["m3tr.rebuild_bank"] == "gpu" and TASK_QUEUES["m3tr.store_media"] == "cpu"
+
+
 def test_recovery_reads_waiting_job_ids_from_the_embedded_queue(workspace: Path) -> None:
     from m3tr.app.settings import get_settings
     from m3tr.workers.celery_app import broker_folders, reset_app

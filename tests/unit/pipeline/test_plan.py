@@ -40,3 +40,21 @@ def test_unknown_kinds_and_steps_are_refused() -> None:
         next_step("predict", {}, "store_media")
     with pytest.raises(PlanError, match="events_path"):
         plan_steps("ingest_events", {})
+
+
+def test_every_planned_step_is_in_the_step_table_with_a_queue_and_a_task() -> None:
+    from m3tr.core.pipeline.steps import STEP_QUEUES, STEPS, task_name
+
+    plans = [
+        plan_steps("ingest", {"upload_path": "a.mp4", "events_path": "a.csv"}),
+        plan_steps("ingest_events", {"events_path": "a.csv"}),
+        plan_steps("predict", {}),
+        plan_steps("reforecast", {}),
+        plan_steps("rebuild_bank", {}),
+        plan_steps("train", {}),
+    ]
+    assert {s for p in plans for s in p} == set(STEPS)  # every step is planned by some job
+    assert set(STEP_QUEUES.values()) == {"cpu", "gpu"}
+    assert task_name("embed_content") == "m3tr.embed_content"
+    with pytest.raises(KeyError, match="unknown pipeline step"):
+        task_name("embed_everything")
