@@ -44,6 +44,7 @@ def write(root: Path, files: dict[str, str]) -> None:
 
 def test_checker_finds_each_kind_of_break(tmp_path: Path) -> None:
     pkgs = ["m3tr", "m3tr/core", "m3tr/core/a", "m3tr/core/b", "m3tr/app", "m3tr/workers", "tests"]
+    pkgs += ["m3tr/app/api", "m3tr/app/ui"]
     write(tmp_path, {f"{p}/__init__.py": "" for p in pkgs})
     write(
         tmp_path,
@@ -56,6 +57,8 @@ def test_checker_finds_each_kind_of_break(tmp_path: Path) -> None:
             "m3tr/workers/tasks.py": "from ..app.cli import main\nbuild = 1\n",
             "tests/test_t.py": "from m3tr.core.a.x import _helper\n",
             "m3tr/app/cli.py": "from m3tr.workers.tasks import build\nrow.is_active = True\n",
+            "m3tr/app/api/routes.py": "from m3tr.app.ui.handlers import results\n",
+            "m3tr/app/ui/tab.py": "from m3tr.app.api import uploads\nfrom m3tr.app.views import v\n",
         },
     )
     found = checker.check(tmp_path)
@@ -68,6 +71,11 @@ def test_checker_finds_each_kind_of_break(tmp_path: Path) -> None:
     ]
     assert found["is_active writers"] == [
         "is_active written outside the registry: m3tr/app/cli.py:2"
+    ]
+    assert found["api/ui"] == [
+        "m3tr.app.api imports m3tr.app.ui: m3tr/app/api/routes.py:1: "
+        "from m3tr.app.ui.handlers import results",
+        "m3tr.app.ui imports m3tr.app.api: m3tr/app/ui/tab.py:1: from m3tr.app.api import uploads",
     ]
     assert sorted(found["core dependencies"]) == [
         "m3tr.core imports gradio: m3tr/core/b/z.py:1: import gradio",

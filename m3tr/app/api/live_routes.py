@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from m3tr.app.api.bodies import EventBatch, EventsAppended, PredictionHistory, VideoOut
 from m3tr.app.api.problems import ERROR_RESPONSES
-from m3tr.app.api.uploads import send_job
 from m3tr.app.records import prediction_record, video_record
 from m3tr.app.services import Services
+from m3tr.app.views.uploads import send_job
 from m3tr.core.db.models import ModelVersion, Prediction, Video
 from m3tr.core.db.repository import VideoNotFound
 from m3tr.core.db.session import transaction

@@ -9,10 +9,10 @@ from m3tr.app.api.live_routes import build_live_router
 from m3tr.app.api.model_routes import build_model_router
 from m3tr.app.api.problems import ERROR_RESPONSES
 from m3tr.app.api.schemas import ForecastOut, JobOut, NeighbourOut, PredictionOut, VideoCreated
-from m3tr.app.api.uploads import UploadError, ingest_upload
 from m3tr.app.services import Services
-from m3tr.app.ui.handlers.jobs import job_view
-from m3tr.app.ui.handlers.results import load_prediction
+from m3tr.app.views.jobs import job_view
+from m3tr.app.views.prediction import load_prediction
+from m3tr.app.views.uploads import UploadError, ingest_upload
 
 
 def build_router(services: Services) -> APIRouter:

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from m3tr.app.services import Services
 from m3tr.app.ui import plots
 from m3tr.app.ui.handlers.lookalikes import LIST_NAMES, LookalikeView, lookalikes, search_videos
-from m3tr.app.ui.handlers.results import NeighbourView
 from m3tr.app.ui.handlers.watch import LINE_COLUMNS, neighbour_lines, playable_path
+from m3tr.app.views.prediction import NeighbourView
 
 COLUMNS = ["video", "title", "content", "temporal", "combined", "final label"]
 

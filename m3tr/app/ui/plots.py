@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from m3tr.app.ui.handlers.curves import Curve, cumulative, time_grid
+from m3tr.app.views.curves import Curve, cumulative, time_grid
 
 HOUR = 3600.0
 TARGET_COLOUR = "#1f5fbf"

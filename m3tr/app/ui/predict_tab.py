@@ -12,7 +12,6 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from m3tr.app.api.uploads import UploadError
 from m3tr.app.services import Services
 from m3tr.app.ui.handlers.jobs import job_line
 from m3tr.app.ui.handlers.predict import (
@@ -22,6 +21,7 @@ from m3tr.app.ui.handlers.predict import (
     wait_for_job,
 )
 from m3tr.app.ui.handlers.watch import HISTORY_COLUMNS, LINE_COLUMNS, playable_path
+from m3tr.app.views.uploads import UploadError
 
 log = logging.getLogger(__name__)
 

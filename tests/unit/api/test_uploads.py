@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from m3tr.app.api.uploads import UploadError, display_name, ingest_upload
+from m3tr.app.views.uploads import UploadError, display_name, ingest_upload
 from m3tr.core.db.models import Event, Job, JobState, Video
 from tests.unit.ui.factories import make_services, synthetic_clip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from m3tr.app.ui import plots
-from m3tr.app.ui.handlers.curves import cumulative, time_grid
+from m3tr.app.views.curves import cumulative, time_grid
 
 H = 7 * 24 * 3600.0
 TRAJ = {"t": [0.0, 3600.0, H], "median": [0.0, 5.0, 50.0], "lo": [0.0, 5.0, 30.0],

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from m3tr.app.api.uploads import UploadError
 from m3tr.app.ui.blocks import build_demo
 from m3tr.app.ui.handlers.predict import render_prediction, result_for_video, submit_upload
-from m3tr.app.ui.handlers.results import load_prediction
+from m3tr.app.views.prediction import load_prediction
+from m3tr.app.views.uploads import UploadError
 from tests.unit.ui.factories import (
     add_prediction,
     add_video,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from m3tr.app.api.uploads import VIDEO_SUFFIXES, UploadError, ingest_upload
 from m3tr.app.services import Services
+from m3tr.app.views.uploads import VIDEO_SUFFIXES, UploadError, ingest_upload
 from m3tr.core.db.models import Video
 from m3tr.core.db.session import transaction
 from m3tr.core.events.log import SUFFIXES as EVENT_SUFFIXES

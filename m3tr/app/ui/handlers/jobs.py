@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from m3tr.app.services import Services
 from m3tr.core.db.models import BankVersion, Job, JobState, Video
-from m3tr.core.pipeline.jobs import JobView, get_job
+from m3tr.core.pipeline.jobs import JobView
 
 FINISHED = (JobState.DONE, JobState.FAILED)
 JOB_COLUMNS = ["job", "kind", "video", "state", "step", "progress", "error", "created", "finished"]
@@ -23,11 +23,6 @@ def job_line(view: JobView) -> str:
     if view.error:
         text += f". Error: {view.error}"
     return text
-
-
-def job_view(services: Services, job_id: int) -> JobView:
-    """The job's current state; raises LookupError (``JobNotFound``) for an unknown id."""
-    return get_job(services.sessions, int(job_id))
 
 
 def list_jobs(services: Services, limit: int = 200, state: str | None = None) -> pd.DataFrame:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 
 from m3tr.app.services import Services
-from m3tr.app.ui.handlers.curves import Curve, cumulative, time_grid
-from m3tr.app.ui.handlers.results import NeighbourView, neighbour_views, video_title
+from m3tr.app.views.curves import Curve, cumulative, time_grid
+from m3tr.app.views.prediction import NeighbourView, neighbour_views, video_title
 from m3tr.core.db.models import Video
 from m3tr.core.db.repository import load_events
 from m3tr.core.retrieval.bank import live_bank

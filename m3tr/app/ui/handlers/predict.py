@@ -11,18 +11,18 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from m3tr.app.api.uploads import Submission, UploadError, ingest_upload
 from m3tr.app.services import Services
 from m3tr.app.ui import plots
-from m3tr.app.ui.handlers.curves import cumulative, time_grid
-from m3tr.app.ui.handlers.jobs import JobView, job_view
-from m3tr.app.ui.handlers.results import PredictionView, load_prediction, thumbnail_path
 from m3tr.app.ui.handlers.watch import (
     forecast_history,
     history_table,
     neighbour_lines,
     playable_path,
 )
+from m3tr.app.views.curves import cumulative, time_grid
+from m3tr.app.views.jobs import JobView, job_view
+from m3tr.app.views.prediction import PredictionView, load_prediction, thumbnail_path
+from m3tr.app.views.uploads import Submission, UploadError, ingest_upload
 
 
 @dataclass

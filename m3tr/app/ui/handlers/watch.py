@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from m3tr.app.records import prediction_record
 from m3tr.app.services import Services
-from m3tr.app.ui.handlers.curves import Curve
+from m3tr.app.views.curves import Curve
 from m3tr.core.db.models import ModelVersion, Prediction, Video
 
 log = logging.getLogger(__name__)

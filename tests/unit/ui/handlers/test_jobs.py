@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from m3tr.app.ui.handlers.jobs import bank_statistics, job_counts, job_line, job_view, list_jobs
+from m3tr.app.ui.handlers.jobs import bank_statistics, job_counts, job_line, list_jobs
 from m3tr.app.ui.handlers.predict import wait_for_job
+from m3tr.app.views.jobs import job_view
 from m3tr.core.db.models import Job, JobState
 from m3tr.core.db.session import transaction
 from tests.unit.ui.factories import add_video, live_bank_of, make_services

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from m3tr.app.ui.handlers.curves import cumulative, time_grid
-from m3tr.app.ui.handlers.results import load_prediction, thumbnail_path
+from m3tr.app.views.curves import cumulative, time_grid
+from m3tr.app.views.prediction import load_prediction, thumbnail_path
 from tests.unit.ui.factories import (
     add_model,
     add_prediction,
@@ -87,7 +87,7 @@ def test_thumbnail_is_made_once_and_cached(services, tmp_path):
 
 
 def test_extract_intensity_from_either_layout():
-    from m3tr.app.ui.handlers.results import extract_intensity
+    from m3tr.app.views.prediction import extract_intensity
 
     block = {"intensity": {"grid_s": [0, 10, 20], "hawkes": [[1, 2, 3], [4, 5, 6]],
                            "total": [[2, 2, 3], [4, 6, 6]]}}  # fmt: skip

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from m3tr.app.services import Services
-from m3tr.app.ui.handlers.curves import Curve, cumulative, time_grid
+from m3tr.app.views.curves import Curve, cumulative, time_grid
 from m3tr.core.db.models import BankVersion, Label, ModelVersion, Prediction, Video
 from m3tr.core.db.repository import load_events
 
