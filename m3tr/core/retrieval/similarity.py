@@ -72,6 +72,8 @@ DEFAULT_TOP_S = 10
 # N = 50 reached 0.961. On Qdrant Edge (HNSW m 16) at 100k clustered vectors N = 50 stops at
 # recall@10 0.89-0.91 whatever hnsw_ef (the joint vector's HNSW search under Eq. 3's per-query
 # weights is the weak part), N = 100 gives 0.95-0.99 (ef 32-256): hence N = 100 with ef 128.
+# The bank-minimum beam counts as much (Edge low_hnsw_ef 32 / 64 / 128: 0.953 / 0.963 / 0.984).
+# At 1M on Edge, N = 100 gives only 0.795 and N = 400 0.934: the joint graph needs work there.
 # See benchmarks/results/retrieval.md.
 DEFAULT_PREFETCH_N = 100
 
