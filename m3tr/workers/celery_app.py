@@ -61,6 +61,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         conf["broker_url"] = "filesystem://"
+        # kombu's filesystem transport, writing each message whole (see m3tr.workers.fs_broker)
+        conf["broker_transport"] = "m3tr.workers.fs_broker:Transport"
         conf["broker_transport_options"] = {
             "data_folder_in": str(folders["queue"]),
             "data_folder_out": str(folders["queue"]),
