@@ -410,7 +410,7 @@ def activate_if_usable(ctx, model_id: int) -> bool:  # noqa: ANN001
 
 def serve_workspace(host: str, port: int) -> None:
     """``m3tr serve`` on the demo workspace: the web app and an embedded worker in this process,
-    sharing the pipeline context (and vector store) the build used."""
+    sharing one pipeline context (and vector store)."""
     from m3tr.app.cli.service import serve
 
     console.print(f"[bold green]m3tr demo[/] serving on http://{host}:{port}  (health: /healthz)")
@@ -450,10 +450,12 @@ def demo(
         console.print(
             f"[bold]demo workspace built[/] in {time.perf_counter() - start:.0f} s: {summary}"
         )
-    if build_only:
-        from m3tr.workers.context import close_context
+    from m3tr.workers.context import close_context
 
-        close_context()
+    # the build's context owns the vector store (Qdrant Edge: one owner per folder); release
+    # it, so that `serve` opens the one context the web app and its worker share
+    close_context()
+    if build_only:
         return
     serve_workspace(host, port)
 
