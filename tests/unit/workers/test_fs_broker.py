@@ -14,6 +14,7 @@ def _connection(folder: Path) -> Connection:
     return Connection(
         transport=Transport,
         transport_options={"data_folder_in": str(folder), "data_folder_out": str(folder),
+                           "control_folder": str(folder.parent / "control"),
                            "store_processed": False},
     )  # fmt: skip
 
