@@ -110,6 +110,6 @@ def append(
     if as_json:
         typer.echo(json.dumps(result))
     if wait:
-        from m3tr.app.cli.service import follow_jobs
+        from m3tr.app.cli.service import exit_code, follow_jobs
 
-        raise typer.Exit(1 if follow_jobs(factory, [done.job_id], 0, label="reforecast") else 0)
+        raise typer.Exit(exit_code(follow_jobs(factory, [done.job_id], 0, label="reforecast")))
