@@ -33,6 +33,7 @@ from m3tr.core.retrieval.faiss_store import FaissConfig, FaissStore
 from m3tr.core.retrieval.numpy_store import NumpyStore
 from m3tr.core.retrieval.qdrant_store import QdrantConfig, QdrantStore
 from m3tr.core.retrieval.similarity import (
+    DEFAULT_POOL,
     DEFAULT_PREFETCH_N,
     joint_vectors,
     retrieve,
@@ -160,12 +161,15 @@ def _time_queries(
     n_single: int,
     prefetch_n: int,
     flt: Filter | None,
+    pool: int,
 ) -> tuple[list[float], list[list[int]]]:
     """Latency (ms) and top-10 ids of ``n_single`` one-query Eq. 3 retrievals (re-score included)."""
     lat, cpu, got = [], [], []
     for i in range(n_single):
         t0, c0 = time.perf_counter(), time.process_time()
-        res = retrieve(store, COLLECTION, qs[i], qt[i], top_s=10, prefetch_n=prefetch_n, filter=flt)
+        res = retrieve(
+            store, COLLECTION, qs[i], qt[i], top_s=10, prefetch_n=prefetch_n, filter=flt, pool=pool
+        )
         lat.append((time.perf_counter() - t0) * 1e3)
         cpu.append((time.process_time() - c0) * 1e3)
         got.append(res.video_ids)
@@ -188,7 +192,8 @@ def _bench_store(
     cache: Path | None,
     cache_key: str,
     use_filter: bool = True,
-    sweep: list[tuple[int, int, int | None]] | None = None,
+    sweep: list[tuple[int, int, int | None, int]] | None = None,
+    pool: int = DEFAULT_POOL,
 ) -> dict[str, Any]:
     gc.collect()
     rss0 = _rss_mb()
@@ -202,9 +207,9 @@ def _bench_store(
         index = f"hnsw m={edge.hnsw_m} ef_construct={edge.hnsw_ef_construct} ef={edge.hnsw_ef}"
         index += f" low_ef={edge.low_hnsw_ef or edge.hnsw_ef} {edge.quantization or 'float32'}"
         index += f" ({info['indexed_vectors']} indexed vectors, {info['segments']} segments)"
-    _time_queries(store, qs, qt, min(5, n_single), prefetch_n, flt)  # warm the pages
+    _time_queries(store, qs, qt, min(5, n_single), prefetch_n, flt, pool)  # warm the pages
     load = os.getloadavg()[0]
-    lat, got = _time_queries(store, qs, qt, n_single, prefetch_n, flt)
+    lat, got = _time_queries(store, qs, qt, n_single, prefetch_n, flt, pool)
     cpu_p50 = float(np.percentile(_CPU_MS, 50))
     rss_mb = _rss_mb() - rss0
     n_batch = min(len(qs), max(batch, n_single)) if name != "qdrant" else n_single
@@ -218,16 +223,18 @@ def _bench_store(
             top_s=10,
             prefetch_n=prefetch_n,
             filter=flt,
+            pool=pool,
         )
     batch_ms = (time.perf_counter() - t0) * 1e3 / n_batch
     trade = []
-    for n_pf, ef, low_ef in sweep or []:
+    for n_pf, ef, low_ef, s_pool in sweep or []:
         if isinstance(store, EdgeStore):
             store.config = replace(store.config, hnsw_ef=ef, low_hnsw_ef=low_ef)
-        s_lat, s_got = _time_queries(store, qs, qt, n_single, n_pf, flt)
+        s_lat, s_got = _time_queries(store, qs, qt, n_single, n_pf, flt, s_pool)
         trade.append(
             {
                 "prefetch_n": n_pf,
+                "pool": s_pool if isinstance(store, EdgeStore) else None,
                 "hnsw_ef": ef if isinstance(store, EdgeStore) else None,
                 "low_ef": (low_ef or ef) if isinstance(store, EdgeStore) else None,
                 "p50_ms": round(float(np.percentile(s_lat, 50)), 3),
@@ -256,6 +263,7 @@ def _bench_store(
         "batch_size": batch,
         "n_queries": n_single,
         "prefetch_n": prefetch_n,
+        "pool": pool if name == "qdrant-edge" else None,
         "filter": "matured_only" if use_filter else None,
     }
     if trade:
@@ -263,12 +271,18 @@ def _bench_store(
     return row
 
 
-def _pairs(ns: str, efs: str, low_efs: str = "") -> list[tuple[int, int, int | None]]:
-    """(N, hnsw_ef, low_ef) triples; low_ef None follows hnsw_ef."""
+def _pairs(
+    ns: str, efs: str, low_efs: str = "", pools: str = "", pool: int = DEFAULT_POOL
+) -> list[tuple[int, int, int | None, int]]:
+    """(N, hnsw_ef, low_ef, pool) settings; low_ef None follows hnsw_ef; pools default to
+    ``pool``."""
     n_list = [int(x) for x in ns.split(",") if x.strip()]
     ef_list = [int(x) for x in efs.split(",") if x.strip()]
     low_list: list[int | None] = [int(x) for x in low_efs.split(",") if x.strip()] or [None]
-    return [(n, ef, low) for n in n_list for ef in ef_list for low in low_list]
+    pool_list = [int(x) for x in pools.split(",") if x.strip()] or [pool]
+    return [
+        (n, ef, low, p) for n in n_list for ef in ef_list for low in low_list for p in pool_list
+    ]
 
 
 def retrieval(
@@ -292,11 +306,15 @@ def retrieval(
     segments: int = typer.Option(
         DEFAULT_EDGE.segments, help="Edge segments after optimize (0: Qdrant's, one per CPU)."
     ),
+    pool: int = typer.Option(
+        DEFAULT_POOL, min=0, help="Edge: content top-k re-ranked by the joint proxy (0: none)."
+    ),
     sweep_n: str = typer.Option("", help="Prefetch N values for the N x ef trade-off sweep."),
     sweep_ef: str = typer.Option("", help="hnsw_ef values for the trade-off sweep (Edge)."),
     sweep_low_ef: str = typer.Option(
         "", help="Bank-minimum beams for the sweep (Edge; default: each hnsw_ef)."
     ),
+    sweep_pool: str = typer.Option("", help="Re-rank pools for the sweep (Edge; default --pool)."),
     cache_dir: Path | None = typer.Option(
         DEFAULT_CACHE, help="Built banks are kept here and reused by later runs."
     ),
@@ -327,7 +345,9 @@ def retrieval(
         optimize_after=None,
         max_search_threads=threads,
     )
-    sweep = _pairs(sweep_n, sweep_ef, sweep_low_ef) if sweep_n and sweep_ef else None
+    sweep = None
+    if sweep_n and sweep_ef:
+        sweep = _pairs(sweep_n, sweep_ef, sweep_low_ef, sweep_pool, pool)
     cache = None if no_cache else cache_dir
     bw = memory_bandwidth_gbs()
     print(f"memory bandwidth: {bw}; bank cache: {cache}")
@@ -375,6 +395,7 @@ def retrieval(
                 cache_key=key,
                 use_filter=use_filter,
                 sweep=sweep if name == "qdrant-edge" else None,
+                pool=pool,
             )
             row["exact_scan_floor_ms"] = round(floor_ms, 2)
             results.append(row)

@@ -58,11 +58,12 @@ class EdgeStoreConfig:
     quantization: str | None = "int8"
     segments: int = 1
 
-    def search_params(self, hnsw_ef: int | None) -> qe.SearchParams:
-        """Search parameters: the beam, exact or not, and re-scoring on the original vectors."""
+    def search_params(self, hnsw_ef: int | None, rescore: bool = True) -> qe.SearchParams:
+        """Search parameters: the beam, exact or not, and re-scoring on the original vectors
+        (``rescore=False``: int8 scores, for a candidate pool that is re-scored afterwards)."""
         quant = None
         if self.quantization is not None:  # exact search ignores the int8 copy altogether
-            quant = qe.QuantizationSearchParams(ignore=self.exact, rescore=True)
+            quant = qe.QuantizationSearchParams(ignore=self.exact, rescore=rescore)
         return qe.SearchParams(hnsw_ef=hnsw_ef, exact=self.exact, quantization=quant)
 
 

@@ -443,6 +443,58 @@ class EdgeStore:
             )
         return out
 
+    def rerank(
+        self,
+        collection: str,
+        vector_name: str,
+        queries: np.ndarray,
+        pools: Sequence[tuple[str, np.ndarray, int]],
+        limit: int,
+        filters: Sequence[Filter | None],
+    ) -> list[IdScores]:
+        """The union of several searches re-ranked by another query, in ONE engine batch.
+
+        queries: (q, d) on ``vector_name``; pools: (vector name, (q, d') queries, k), each
+        the top-k of its own query (int8 scores, no re-score: they only pick the pool);
+        filters: one per query row, applied to every pool. Per query: the pool's points
+        scored exactly (float32) by the query, top-``limit`` best first, ids and scores only
+        (Qdrant's query API: one request with the pools as prefetches).
+        """
+        col = self._col(collection)
+        _, q, _ = self._queries(collection, vector_name, queries)
+        if q.shape[0] != len(filters):
+            raise StoreError(f"{q.shape[0]} queries but {len(filters)} filters")
+        pool_rows = []
+        for name, pool_q, k in pools:
+            _, pq, _ = self._queries(collection, name, pool_q)
+            if pq.shape[0] != q.shape[0]:
+                raise StoreError(f"{pq.shape[0]} pool queries on {name} for {q.shape[0]} queries")
+            params = self.config.search_params(max(int(k), self.config.hnsw_ef or 0), False)
+            pool_rows.append((name, pq.tolist(), int(k), params))
+        exact = qe.SearchParams(quantization=qe.QuantizationSearchParams(ignore=True))
+        reqs = []
+        for j, (row, flt) in enumerate(zip(q.tolist(), filters, strict=True)):
+            edge_flt = to_edge_filter(flt)
+            pre = [
+                qe.Prefetch(k, qe.Query.Nearest(rows[j], using=name), params=p, filter=edge_flt)
+                for name, rows, k, p in pool_rows
+            ]
+            reqs.append(
+                qe.QueryRequest(
+                    limit=max(int(limit), 1),
+                    query=qe.Query.Nearest(row, using=vector_name),
+                    prefetches=pre,
+                    filter=edge_flt,
+                    params=exact,
+                    with_payload=False,
+                )
+            )
+        try:
+            raw = col.shard.query_batch(qe.QueryBatchRequest(reqs))
+        except Exception as exc:
+            raise _edge_error(exc, f"search {collection}") from exc
+        return [IdScores(*_arrays(points)) for points in raw]
+
     def score_points(
         self, collection: str, requests: Sequence[tuple[str, np.ndarray, Sequence[int]]]
     ) -> list[dict[int, float]]:

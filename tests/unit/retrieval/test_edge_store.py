@@ -96,6 +96,36 @@ def test_eq3_on_hnsw_matches_exact_store(tmp_path: Path) -> None:
     store.close()
 
 
+def test_rerank_is_the_exact_top_of_the_pool_union(tmp_path: Path) -> None:
+    """``rerank`` on exact settings: the union of the pools (each its own exact top-k, the
+    filter applied) scored exactly by the re-rank query, best first."""
+    store = EdgeStore(tmp_path / "e", EdgeStoreConfig(exact=True))
+    rng = np.random.default_rng(11)
+    sem, tem = unit_rows(rng, 500, 32), unit_rows(rng, 500, 8)
+    joint = joint_vectors(sem, tem, np.ones(500, bool))  # (500, 40)
+    store.create_collection("bank", {**DIMS, "joint": 40})
+    store.upsert(
+        "bank",
+        list(range(500)),
+        {"semantic": sem, "temporal": tem, "joint": joint},
+        [{"matured": i % 3 != 0} for i in range(500)],
+    )
+    qs, jq = unit_rows(rng, 4, 32), rng.standard_normal((4, 40)).astype(np.float32)
+    flt = Filter(matured_only=True)
+    got = store.rerank(
+        "bank", "joint", jq, [("semantic", qs, 30), ("joint", jq, 10)], 15, [flt] * 4
+    )
+    allowed = np.arange(500) % 3 != 0
+    for j, res in enumerate(got):
+        c = np.where(allowed, sem @ qs[j], -np.inf)
+        p = np.where(allowed, joint @ jq[j], -np.inf)
+        union = set(np.argsort(-c)[:30].tolist()) | set(np.argsort(-p)[:10].tolist())
+        want = sorted(union, key=lambda v: -p[v])[:15]
+        assert res.ids.tolist() == want
+        np.testing.assert_allclose(res.scores, p[want], rtol=1e-5)
+    store.close()
+
+
 class _CountingShard:
     """The real Edge shard, counting the engine calls made through it."""
 
