@@ -102,6 +102,14 @@ def build(
         True, help="Compute missing trajectory vectors (stand-in or MHP) while building."
     ),
     batch_size: int = typer.Option(1024, min=1),
+    synthetic: int = typer.Option(
+        0,
+        "--synthetic",
+        min=0,
+        help="Also add this many synthetic videos (SQL rows, clustered vectors in the real "
+        "videos' dimensions) to try the service at scale; they have no media and no events.",
+    ),
+    synthetic_seed: int = typer.Option(0, "--synthetic-seed", help="Seed of the synthetic videos."),
 ) -> None:
     """Build a new bank version from the stored vectors (the live bank is not touched)."""
     ctx = _context()
@@ -131,9 +139,20 @@ def build(
         fail("no video has a trajectory vector (no events in the observation window)")
     dims[TEMPORAL] = int(with_t.temporal.shape[0])
 
+    fake_ids = np.zeros(0, dtype=np.int64)
+    if synthetic:
+        from m3tr.core.retrieval.synthetic_bank import ClusteredSpec
+        from m3tr.core.retrieval.synthetic_videos import add_synthetic_videos, synthetic_items
+
+        with console.status(f"adding {synthetic} synthetic video rows"):
+            fake_ids = add_synthetic_videos(factory, synthetic, ClusteredSpec(), synthetic_seed)
+        total += synthetic
+
     def all_items():  # noqa: ANN202
         yield from pending
         yield from items
+        if synthetic:
+            yield from synthetic_items(fake_ids, dims, ClusteredSpec(), synthetic_seed)
 
     with Progress(
         TextColumn("building bank"),
@@ -152,10 +171,16 @@ def build(
                 dims=dims,
                 model_version_id=model_id,
                 batch_size=batch_size,
-                progress=lambda done: bar.update(task, completed=report.seen),
+                progress=lambda done: bar.update(task, completed=max(report.seen, done)),
             )
-        except (BankError, StoreError) as exc:
-            fail(f"bank build failed, nothing kept: {exc}")
+        except BaseException as exc:
+            if fake_ids.size:
+                from m3tr.core.retrieval.synthetic_videos import remove_synthetic_videos
+
+                remove_synthetic_videos(factory, fake_ids)
+            if isinstance(exc, BankError | StoreError):
+                fail(f"bank build failed, nothing kept: {exc}")
+            raise
     if live:
         info = set_live(factory, info.id)
     ctx.close()
@@ -163,6 +188,7 @@ def build(
     console.print(
         f"trajectory vectors: {tag}; {report.skipped_no_semantic} videos skipped (no content "
         f"vector), {report.no_temporal} without a trajectory (content-only neighbours)"
+        + (f"; {synthetic} synthetic videos (source 'synthetic')" if synthetic else "")
     )
 
 

@@ -26,9 +26,10 @@ Durability: ``upsert`` returns after the WAL has the batch, so a process killed 
 reopens with every acknowledged point (``tests/unit/retrieval/test_edge_store.py``).
 ``flush``/``close`` write the segments and truncate nothing that is not on disk.
 
-Eq. 3 path (``prefetch``, ``score_points``; ``retrieval.prefetch`` drives them): three engine
-batches per batch of queries, whatever its size: (1) top-N and the bank minimum on ``semantic``
-and ``temporal``, (2) the joint proxy top-N, (3) the exact cross scores of the candidate union
+Eq. 3 path (``prefetch``, ``rerank``, ``score_points``; ``retrieval.prefetch`` drives them): three
+engine batches per batch of queries, whatever its size: (1) top-N and the bank minimum on
+``semantic`` and ``temporal``, (2) the joint proxy top-N, re-ranked in the engine from the union
+of the joint HNSW top-N and the content top-``pool``, (3) the exact cross scores of the union
 (``HasIdCondition``), then one ``retrieve`` of the final hits' payloads. Filters (the query's own
 video included) run in the engine; no payload crosses into Python before the final top-S.
 

@@ -24,7 +24,11 @@ sqrt(c'^2 + s'^2) <= c' + s' for c', s' >= 0, the linear proxy c' + s' = a.(R_j.
 b.(s_j.s_q) + const, with a = 1/(c_max - c_min) and b = 1/(s_max - s_min) from the per-axis
 prefetch, upper-bounds Eq. 3 and is ONE inner product with the weighted query
 [a.R_q, b.s_q] over the ``joint`` vectors [R_j, s_j]. Its top-N joins the candidate union, and
-its N-th score is a second threshold for the certificate.
+its N-th score is a second threshold for the certificate. An HNSW graph over the joint vectors
+serves that re-weighted query poorly at scale (a quarter of the proxy's true top-100 found at
+200k clustered vectors), so on Qdrant Edge the engine re-ranks by the proxy the union of the
+joint HNSW top-N and the content top-``pool`` (one query-API request per query), where the
+videos the graph misses mostly are.
 
 Weighted form for the UI slider, w in [0, 1] (w = content weight):
 

@@ -116,3 +116,36 @@ def test_query_without_bank_and_unknown_video_fail_clearly(small_workspace: dict
     runner.invoke(app, ["build", "--live"])
     res = runner.invoke(app, ["query", "nope"])
     assert res.exit_code == 1 and "nope" in _text(res.output)
+
+
+def test_build_with_synthetic_videos_at_scale(small_workspace: dict[str, int]) -> None:
+    """``--synthetic N``: N rows in SQL and N clustered videos in the bank, in the real videos'
+    dimensions; a synthetic video's neighbours are the other videos of its content topic."""
+    from sqlalchemy import func, select
+
+    from m3tr.core.retrieval.synthetic_videos import SOURCE, remove_synthetic_videos
+
+    res = runner.invoke(app, ["build", "--live", "--synthetic", "3000", "--synthetic-seed", "4"])
+    assert res.exit_code == 0, res.output
+    out = _text(res.output)
+    assert "3012 videos, 3011 with a trajectory vector; live" in out
+    assert "3000 synthetic videos" in out
+    factory = session_factory()
+    with factory() as s:
+        fakes = s.execute(select(Video.id, Video.title).where(Video.source == SOURCE)).all()
+    assert len(fakes) == 3000
+    topic = {vid: title.split("topic ")[1].split(",")[0] for vid, title in fakes}
+    target = next(vid for vid in topic if sum(t == topic[vid] for t in topic.values()) >= 3)
+    same = {v for v, t in topic.items() if t == topic[target] and v != target}
+    q = runner.invoke(app, ["query", str(target), "--json", "--weight", "1"])
+    assert q.exit_code == 0, q.output
+    got = [n["video_id"] for n in json.loads(q.stdout)["neighbours"]]
+    assert same <= set(got)  # by content, its topic's videos come first
+    assert got[: len(same)] and set(got[: len(same)]) == same
+    # real videos are still in the bank and still find neighbours
+    real = runner.invoke(app, ["query", "v0", "--json"])
+    assert real.exit_code == 0 and len(json.loads(real.stdout)["neighbours"]) == 10
+
+    remove_synthetic_videos(factory, np.array(list(topic)))
+    with factory() as s:
+        assert s.scalar(select(func.count()).where(Video.source == SOURCE)) == 0
