@@ -14,6 +14,7 @@ query's scale (min-max over candidates), so queries need no normalisation.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
@@ -151,6 +152,12 @@ def _persist_small_write(store: VectorStore) -> None:
         _flush(store)
 
 
+def _bulk_writes(store: VectorStore) -> contextlib.AbstractContextManager[Any]:
+    """The store's bulk-load mode (Qdrant Edge: no periodic optimize), else nothing."""
+    bulk = getattr(store, "bulk_writes", None)
+    return bulk() if callable(bulk) else contextlib.nullcontext()
+
+
 def _optimize(store: VectorStore, collection: str) -> None:
     """Build the store's ANN index now that the bank is complete (Qdrant Edge: HNSW)."""
     optimize = getattr(store, "optimize", None)
@@ -198,11 +205,12 @@ def build_bank(
     try:
         store.create_collection(name, dims)
         done = 0
-        for batch in _batches(items, batch_size):
-            _write(store, name, batch, dims, profile)
-            done += len(batch)
-            if progress is not None:
-                progress(done)
+        with _bulk_writes(store):  # one index build at the end, not one per N points
+            for batch in _batches(items, batch_size):
+                _write(store, name, batch, dims, profile)
+                done += len(batch)
+                if progress is not None:
+                    progress(done)
         _optimize(store, name)
         _flush(store)
         with transaction(factory) as s:

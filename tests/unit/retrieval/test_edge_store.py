@@ -71,6 +71,18 @@ def test_optimize_after_n_upserts(tmp_path: Path) -> None:
     store.close()
 
 
+def test_bulk_writes_defer_the_periodic_optimize(tmp_path: Path) -> None:
+    cfg = EdgeStoreConfig(indexing_threshold_kb=16, full_scan_threshold_kb=16, optimize_after=2000)
+    store = EdgeStore(tmp_path / "e", cfg)
+    with store.bulk_writes():
+        _fill(store, 1500)
+        _fill(store, 1500, seed=1, start=1500)  # past 2,000 upserts: no optimize inside
+        assert store.index_info("bank")["indexed_vectors"] == 0
+    _fill(store, 10, seed=2, start=3000)  # the first write after the block catches up
+    assert store.index_info("bank")["indexed_vectors"] >= 3000
+    store.close()
+
+
 def test_eq3_on_hnsw_matches_exact_store(tmp_path: Path) -> None:
     store, ref = EdgeStore(tmp_path / "e", SMALL_INDEX), NumpyStore()
     rng = np.random.default_rng(3)
