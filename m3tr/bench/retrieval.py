@@ -33,7 +33,6 @@ from m3tr.core.retrieval.faiss_store import FaissConfig, FaissStore
 from m3tr.core.retrieval.numpy_store import NumpyStore
 from m3tr.core.retrieval.qdrant_store import QdrantConfig, QdrantStore
 from m3tr.core.retrieval.similarity import (
-    DEFAULT_POOL,
     DEFAULT_PREFETCH_N,
     joint_vectors,
     retrieve,
@@ -43,6 +42,7 @@ from m3tr.core.retrieval.store import Filter, VectorStore
 from m3tr.core.retrieval.synthetic_bank import ClusteredSpec, clustered_vectors
 
 logger = logging.getLogger(__name__)
+AUTO_POOL = -1  # --pool: the store's own rule (EdgeStore.rerank_pool)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 COLLECTION = "bench"
@@ -168,8 +168,9 @@ def _time_queries(
     for i in range(n_single):
         t0, c0 = time.perf_counter(), time.process_time()
         res = retrieve(
-            store, COLLECTION, qs[i], qt[i], top_s=10, prefetch_n=prefetch_n, filter=flt, pool=pool
-        )
+            store, COLLECTION, qs[i], qt[i], top_s=10, prefetch_n=prefetch_n, filter=flt,
+            pool=None if pool == AUTO_POOL else pool,
+        )  # fmt: skip
         lat.append((time.perf_counter() - t0) * 1e3)
         cpu.append((time.process_time() - c0) * 1e3)
         got.append(res.video_ids)
@@ -193,7 +194,7 @@ def _bench_store(
     cache_key: str,
     use_filter: bool = True,
     sweep: list[tuple[int, int, int | None, int]] | None = None,
-    pool: int = DEFAULT_POOL,
+    pool: int = AUTO_POOL,
 ) -> dict[str, Any]:
     gc.collect()
     rss0 = _rss_mb()
@@ -223,9 +224,10 @@ def _bench_store(
             top_s=10,
             prefetch_n=prefetch_n,
             filter=flt,
-            pool=pool,
+            pool=None if pool == AUTO_POOL else pool,
         )
     batch_ms = (time.perf_counter() - t0) * 1e3 / n_batch
+    pool_used = _pool_used(store, pool)
     trade = []
     for n_pf, ef, low_ef, s_pool in sweep or []:
         if isinstance(store, EdgeStore):
@@ -234,7 +236,7 @@ def _bench_store(
         trade.append(
             {
                 "prefetch_n": n_pf,
-                "pool": s_pool if isinstance(store, EdgeStore) else None,
+                "pool": _pool_used(store, s_pool),
                 "hnsw_ef": ef if isinstance(store, EdgeStore) else None,
                 "low_ef": (low_ef or ef) if isinstance(store, EdgeStore) else None,
                 "p50_ms": round(float(np.percentile(s_lat, 50)), 3),
@@ -263,7 +265,7 @@ def _bench_store(
         "batch_size": batch,
         "n_queries": n_single,
         "prefetch_n": prefetch_n,
-        "pool": pool if name == "qdrant-edge" else None,
+        "pool": pool_used,
         "filter": "matured_only" if use_filter else None,
     }
     if trade:
@@ -271,8 +273,15 @@ def _bench_store(
     return row
 
 
+def _pool_used(store: VectorStore, pool: int) -> int | None:
+    """The re-rank pool a setting means on ``store`` (None: the store does not re-rank)."""
+    if not isinstance(store, EdgeStore):
+        return None
+    return store.rerank_pool(COLLECTION) if pool == AUTO_POOL else pool
+
+
 def _pairs(
-    ns: str, efs: str, low_efs: str = "", pools: str = "", pool: int = DEFAULT_POOL
+    ns: str, efs: str, low_efs: str = "", pools: str = "", pool: int = AUTO_POOL
 ) -> list[tuple[int, int, int | None, int]]:
     """(N, hnsw_ef, low_ef, pool) settings; low_ef None follows hnsw_ef; pools default to
     ``pool``."""
@@ -307,7 +316,10 @@ def retrieval(
         DEFAULT_EDGE.segments, help="Edge segments after optimize (0: Qdrant's, one per CPU)."
     ),
     pool: int = typer.Option(
-        DEFAULT_POOL, min=0, help="Edge: content top-k re-ranked by the joint proxy (0: none)."
+        AUTO_POOL,
+        min=-1,
+        help="Edge: content top-k re-ranked by the joint proxy (0: none; -1: the store's rule, "
+        "0.1% of the bank within 100-1000).",
     ),
     sweep_n: str = typer.Option("", help="Prefetch N values for the N x ef trade-off sweep."),
     sweep_ef: str = typer.Option("", help="hnsw_ef values for the trade-off sweep (Edge)."),

@@ -57,6 +57,11 @@ class EdgeStoreConfig:
     max_search_threads: int | None = None
     quantization: str | None = "int8"
     segments: int = 1
+    # Eq. 3's re-rank pool (``EdgeStore.rerank_pool``): this fraction of the collection's
+    # points, within [min, max]; measured at 100k, 200k, 1M (benchmarks/results/retrieval.md)
+    rerank_pool_fraction: float = 0.001
+    rerank_pool_min: int = 100
+    rerank_pool_max: int = 1000
 
     def search_params(self, hnsw_ef: int | None, rescore: bool = True) -> qe.SearchParams:
         """Search parameters: the beam, exact or not, and re-scoring on the original vectors

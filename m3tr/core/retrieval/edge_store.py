@@ -459,6 +459,14 @@ class EdgeStore:
             )
         return out
 
+    def rerank_pool(self, collection: str) -> int:
+        """How many content neighbours Eq. 3 re-ranks by its joint proxy: a fixed share of the
+        collection (the videos near a query in content grow with the bank), within bounds."""
+        points = int(self._col(collection).shard.info().points_count)
+        cfg = self.config
+        share = int(points * cfg.rerank_pool_fraction)
+        return max(cfg.rerank_pool_min, min(cfg.rerank_pool_max, share))
+
     def rerank(
         self,
         collection: str,

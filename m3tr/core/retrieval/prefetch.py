@@ -58,7 +58,8 @@ class JointPrefetch:
 def in_engine(store: VectorStore) -> bool:
     """True when the store filters, prefetches, re-ranks and re-scores in its engine (Qdrant
     Edge)."""
-    return all(callable(getattr(store, m, None)) for m in ("prefetch", "rerank", "score_points"))
+    methods = ("prefetch", "rerank", "rerank_pool", "score_points")
+    return all(callable(getattr(store, m, None)) for m in methods)
 
 
 def from_hits(hits: Sequence[Hit], n: int, low: float | None) -> AxisPrefetch:
@@ -195,7 +196,7 @@ def joint_prefetch(
     filters: list[Filter],
     extra: int,
     weight: float,
-    pool: int = 0,
+    pool: int | None = 0,
 ) -> list[JointPrefetch]:
     """Top-n by the weighted linear proxy of Eq. 3, one batched search over ``joint``.
 
@@ -205,9 +206,12 @@ def joint_prefetch(
     proxy's true top-100 on 200k clustered vectors, while the videos it misses are mostly
     near the query in content (benchmarks/results/retrieval.md). The n-th re-ranked proxy
     stays a threshold for the certificate: the pool holds the proxy's own top-n.
+    pool None: the store's own rule (``EdgeStore.rerank_pool``); 0: no re-rank.
     """
     jq, offsets, t_lows = joint_queries(qs, qt, sem, tem, weight)  # (q, d_R + d_s)
-    if in_engine(store) and pool > 0:
+    if in_engine(store) and pool is None:
+        pool = int(store.rerank_pool(collection))
+    if in_engine(store) and pool:
         pools = [(SEMANTIC, qs, max(pool, n)), (JOINT, jq, n)]
         pfs = [from_engine(g, n) for g in store.rerank(collection, JOINT, jq, pools, n, filters)]
     elif in_engine(store):

@@ -80,10 +80,6 @@ DEFAULT_TOP_S = 10
 # At 1M on Edge, N = 100 gives only 0.795 and N = 400 0.934: the joint graph needs work there.
 # See benchmarks/results/retrieval.md.
 DEFAULT_PREFETCH_N = 100
-# Qdrant Edge: the content top-``pool`` that joins the joint proxy's top-N and is re-ranked by
-# the proxy in the engine (``prefetch.joint_prefetch``); chosen by measurement
-# (benchmarks/results/retrieval.md).
-DEFAULT_POOL = 200
 
 Mode = Literal["temporal_aware", "content_only"]
 NO_BANK_TEMPORAL = "the bank has no temporal vectors (among the videos the filter allows)"
@@ -194,14 +190,15 @@ def retrieve_batch(
     weight: float = 0.5,
     norm: Norm = "bank",
     temporal_reason: str | None = None,
-    pool: int = DEFAULT_POOL,
+    pool: int | None = None,
 ) -> list[RetrievalResult]:
     """Eq. 3 retrieval for q queries at once.
 
     query_semantic: (q, d_R). query_temporal: (q, d_s) or None (content only, for all).
     query_ids: the queries' own video ids, always excluded (no self-retrieval).
     temporal_reason: why ``query_temporal`` is None (shown in the result).
-    pool: the content top-k the engine re-ranks by the joint proxy (Qdrant Edge; 0: none).
+    pool: the content top-k the engine re-ranks by the joint proxy (Qdrant Edge; None: the
+    store's rule, 0.1% of the bank within 100-1000; 0: none).
     """
     qs = np.atleast_2d(np.asarray(query_semantic, dtype=np.float32))  # (q, d_R)
     nq = qs.shape[0]
@@ -286,7 +283,7 @@ def retrieve(
     weight: float = 0.5,
     norm: Norm = "bank",
     temporal_reason: str | None = None,
-    pool: int = DEFAULT_POOL,
+    pool: int | None = None,
 ) -> RetrievalResult:
     """Eq. 3 retrieval for one query: query_semantic (d_R,), query_temporal (d_s,) or None."""
     if query_temporal is None and temporal_reason is None:

@@ -108,6 +108,18 @@ def test_eq3_on_hnsw_matches_exact_store(tmp_path: Path) -> None:
     store.close()
 
 
+def test_rerank_pool_is_a_share_of_the_bank_within_bounds(tmp_path: Path) -> None:
+    cfg = EdgeStoreConfig(rerank_pool_fraction=0.01, rerank_pool_min=20, rerank_pool_max=40)
+    store = EdgeStore(tmp_path / "e", cfg)
+    _fill(store, 1000)
+    assert store.rerank_pool("bank") == 20  # 1% of 1,000 = 10, raised to the minimum
+    _fill(store, 2000, seed=1, start=1000)
+    assert store.rerank_pool("bank") == 30
+    _fill(store, 7000, seed=2, start=3000)
+    assert store.rerank_pool("bank") == 40  # 100, capped
+    store.close()
+
+
 def test_rerank_is_the_exact_top_of_the_pool_union(tmp_path: Path) -> None:
     """``rerank`` on exact settings: the union of the pools (each its own exact top-k, the
     filter applied) scored exactly by the re-rank query, best first."""
