@@ -77,8 +77,9 @@ DEFAULT_TOP_S = 10
 # recall@10 0.89-0.91 whatever hnsw_ef (the joint vector's HNSW search under Eq. 3's per-query
 # weights is the weak part), N = 100 gives 0.95-0.99 (ef 32-256): hence N = 100 with ef 128.
 # The bank-minimum beam counts as much (Edge low_hnsw_ef 32 / 64 / 128: 0.953 / 0.963 / 0.984).
-# At 1M on Edge, N = 100 gives only 0.795 and N = 400 0.934: the joint graph needs work there.
-# See benchmarks/results/retrieval.md.
+# At 1M on Edge the joint HNSW graph alone gave 0.762 at N = 100; the engine's re-rank of the
+# content top-1000 with it (``EdgeStore.rerank_pool``) gives 0.967. See
+# benchmarks/results/retrieval.md.
 DEFAULT_PREFETCH_N = 100
 
 Mode = Literal["temporal_aware", "content_only"]
