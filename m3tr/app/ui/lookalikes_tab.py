@@ -4,6 +4,8 @@ neighbour lists side by side, with a content-versus-trajectory weight."""
 from __future__ import annotations
 
 import html
+import logging
+import time
 from typing import Any
 
 import gradio as gr
@@ -16,6 +18,7 @@ from m3tr.app.ui.handlers.lookalikes import LIST_NAMES, LookalikeView, lookalike
 from m3tr.app.ui.handlers.watch import LINE_COLUMNS, neighbour_lines, playable_path
 from m3tr.app.views.prediction import NeighbourView
 
+logger = logging.getLogger(__name__)
 COLUMNS = ["video", "title", "content", "temporal", "combined", "final label"]
 
 
@@ -137,13 +140,20 @@ def build_lookalikes_tab(services: Services) -> None:
     def on_pick(video_id: int | None, w: float) -> tuple[Any, ...]:
         if video_id is None:
             return (gr.skip(),) * (5 + len(LIST_NAMES))
+        t0 = time.perf_counter()
         try:
             view = lookalikes(services, int(video_id), float(w))
         except LookupError as exc:
             msg = f"**Cannot show lookalikes:** {html.escape(str(exc))}"
             return (msg, *(gr.skip() for _ in LIST_NAMES), *(gr.skip(),) * 4)
-        return (*render_lookalikes(view, services.settings.horizon_s),
-                *watch_outputs(services, view))  # fmt: skip
+        t1 = time.perf_counter()
+        out = (*render_lookalikes(view, services.settings.horizon_s),
+               *watch_outputs(services, view))  # fmt: skip
+        logger.info(
+            "lookalikes of video %s: neighbours %.3f s, tables and plots %.3f s",
+            video_id, t1 - t0, time.perf_counter() - t1,
+        )  # fmt: skip
+        return out
 
     outputs = [header, *tables, plot, target_video, pick_neighbour, lines]
     pick_neighbour.change(
