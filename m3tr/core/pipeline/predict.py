@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -142,6 +143,7 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
     tv = load_temporal(ctx.feature_dir, temporal_tag(ctx), video_id)
     bank = live_bank(ctx.session_factory)
     result = RetrievalResult([], "content_only", "no live bank yet", 0)
+    started = time.perf_counter()
     if bank is not None:
         result = retrieve(
             ctx.store(),
@@ -155,6 +157,7 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
                 "cold start: no event observed yet" if tv is not None and tv.cold_start else None
             ),
         )
+    retrieved = time.perf_counter()
     vocab = list(ctx.event_rules.vocabulary)
     grid, curve = observed_curve(t[early], ctx.obs_window_s)
     trajectory: dict[str, Any] = {"t": grid, "median": curve, "lo": curve, "hi": curve}
@@ -193,6 +196,11 @@ def predict(ctx: PipelineContext, video_id: int) -> int:
             trajectory["curve_method"] = method
             trajectory["fused"] = describe(fused, fused_model)
             method, row_model = "fused", fused_model
+    log.info(
+        "video %d: %d neighbours from %s in %.1f ms, forecast (%s) in %.2f s",
+        video_id, len(result.hits), bank.collection if bank else "no bank",
+        (retrieved - started) * 1e3, method, time.perf_counter() - retrieved,
+    )  # fmt: skip
     match_intensity_to_curve(trajectory, float(ctx.obs_window_s))
     trajectory["observed_until"] = float(ctx.obs_window_s)
     trajectory["method"] = method
