@@ -107,6 +107,14 @@ def _nearest(
     )
 
 
+def _query_batch(col: _Shard, requests: list[qe.QueryRequest], what: str) -> list[Any]:
+    """The engine's answers to ``requests`` (one batch); engine errors as ``StoreError``."""
+    try:
+        return col.shard.query_batch(qe.QueryBatchRequest(requests))
+    except Exception as exc:
+        raise _edge_error(exc, what) from exc
+
+
 def _arrays(points: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Engine hits (best first) as ids (k,) int64 and scores (k,) float64."""
     ids = np.fromiter((p.id for p in points), dtype=np.int64, count=len(points))
@@ -332,10 +340,7 @@ class EdgeStore:
     def _query(
         self, collection: str, col: _Shard, requests: list[qe.QueryRequest]
     ) -> list[list[Hit]]:
-        try:
-            raw = col.shard.query_batch(qe.QueryBatchRequest(requests))
-        except Exception as exc:
-            raise _edge_error(exc, f"search {collection}") from exc
+        raw = _query_batch(col, requests, f"search {collection}")
         return [
             sorted(
                 (Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in points),
@@ -441,10 +446,7 @@ class EdgeStore:
                 for row, flt in zip((-q).tolist(), edge_filters, strict=True):
                     reqs.append(_nearest(name, row, 1, flt, low_params))
             sizes.append(q.shape[0])
-        try:
-            raw = col.shard.query_batch(qe.QueryBatchRequest(reqs))
-        except Exception as exc:
-            raise _edge_error(exc, f"search {collection}") from exc
+        raw = _query_batch(col, reqs, f"search {collection}")
         out, at = [], 0
         for nq in sizes:
             tops, at = raw[at : at + nq], at + nq
@@ -513,10 +515,7 @@ class EdgeStore:
                     with_payload=False,
                 )
             )
-        try:
-            raw = col.shard.query_batch(qe.QueryBatchRequest(reqs))
-        except Exception as exc:
-            raise _edge_error(exc, f"search {collection}") from exc
+        raw = _query_batch(col, reqs, f"search {collection}")
         return [IdScores(*_arrays(points)) for points in raw]
 
     def score_points(
@@ -540,10 +539,7 @@ class EdgeStore:
             reqs.append(_nearest(name, row.tolist(), max(len(id_set), 1), only, exact))
         if not reqs:
             return []
-        try:
-            raw = col.shard.query_batch(qe.QueryBatchRequest(reqs))
-        except Exception as exc:
-            raise _edge_error(exc, f"score {collection}") from exc
+        raw = _query_batch(col, reqs, f"score {collection}")
         return [{int(p.id): float(p.score) for p in points} for points in raw]
 
     def score_ids(
@@ -577,10 +573,7 @@ class EdgeStore:
                     with_payload=False,
                 )
             )
-        try:
-            raw = col.shard.query_batch(qe.QueryBatchRequest(reqs))
-        except Exception as exc:
-            raise _edge_error(exc, f"score {collection}") from exc
+        raw = _query_batch(col, reqs, f"score {collection}")
         pos = {vid: i for i, vid in enumerate(id_list)}
         out = {}
         for name, points in zip(names, raw, strict=True):
