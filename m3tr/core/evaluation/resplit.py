@@ -2,7 +2,7 @@
 
 One test split of about 200 posts is small: the same method's nMSE moves by a few hundredths from
 one random split to the next, as much as the gaps between methods. ``split_spread`` re-runs the
-deterministic, cheap methods (Szabo-Huberman, the strong features, the mean) on ``n_splits``
+deterministic, cheap methods (Szabo-Huberman, the strong features, the text ridge, the mean) on ``n_splits``
 further splits of the same data (split seeds ``base_seed + 1 ...``) and reports each method's
 test nMSE per split with mean, std, min and max. The fusion model is too costly to re-run here;
 read its seed std on the main split next to these numbers.
@@ -19,13 +19,14 @@ import numpy as np
 from m3tr.core.evaluation.methods.base import Method
 from m3tr.core.evaluation.methods.strong_features import KINDS, StrongFeatures, StrongFitter
 from m3tr.core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
+from m3tr.core.evaluation.methods.text_ridge import TextRidge
 from m3tr.core.task import metrics
 from m3tr.core.task.splits import split_indices
 from m3tr.core.training.data import DataSplit, TaskData
 
 logger = logging.getLogger(__name__)
 
-CHEAP = ("szabo_huberman", *KINDS, "mean")
+CHEAP = ("szabo_huberman", *KINDS, "text_ridge", "mean")
 
 
 def split_spread(
@@ -49,6 +50,8 @@ def split_spread(
                 m = SzaboHuberman()
             elif n == "mean":
                 m = MeanBaseline()
+            elif n == "text_ridge":
+                m = TextRidge()
             else:
                 m = StrongFeatures(n, fitter)
             per[n].append(round(metrics.score(y, m.run(split, 0).test_pred[:, -1]).nmse, 4))

@@ -31,6 +31,7 @@ from m3tr.core.evaluation.methods.point_process import PerVideoPointProcess
 from m3tr.core.evaluation.methods.strong_features import KINDS as STRONG_KINDS
 from m3tr.core.evaluation.methods.strong_features import StrongFeatures, StrongFitter
 from m3tr.core.evaluation.methods.szabo_huberman import MeanBaseline, SzaboHuberman
+from m3tr.core.evaluation.methods.text_ridge import TextFitter, TextRidge
 from m3tr.core.evaluation.methods.trajectory import TrajectoryOnlyRetrieval
 from m3tr.core.evaluation.report import write_json, write_report
 from m3tr.core.evaluation.repro import reproducibility_info, reproducible
@@ -59,11 +60,12 @@ CED_METHODS = (
     "strong_features_ridge",
     "szabo_huberman",
     "gbdt",
+    "text_ridge",
     "classical_hawkes",
     "poisson",
     "mean",
 )
-MICROLENS_METHODS = ("m3tr", "content_only_retrieval", "mean")
+MICROLENS_METHODS = ("m3tr", "content_only_retrieval", "text_ridge", "mean")
 
 
 class EvaluationError(ValueError):
@@ -131,8 +133,9 @@ def build_methods(
     device: torch.device | str = "cpu",
 ) -> list[Method]:
     """The methods ``names``. CED: the fusion variants share one pre-trained MHP per seed
-    (``SharedMHP``) and, with ``stack``, are stacked with the strong features on validation;
-    the strong-features methods share one fit."""
+    (``SharedMHP``). With ``stack``, every fusion variant is stacked on validation with the
+    text ridge and, where it sees events, the strong features; the strong-features methods
+    share one fit, and so do the text ridge's users."""
     tr = split.train
     assert tr.content is not None
     spec = tr.spec
@@ -146,31 +149,39 @@ def build_methods(
     )
     train_cfg = FusionTrainConfig(max_epochs=max_epochs)
     mhp = SharedMHP(int(seeds[0]), mhp_sizes, device)  # one MHP fit per split (the costly step)
-    strong = StrongFitter()
-    stack_with = strong if stack and not content_only else None
+    strong, text = StrongFitter(), TextFitter()
+
+    def companions(variant: M3TRVariant) -> tuple[StrongFitter | TextFitter, ...]:
+        if not stack:
+            return ()
+        return (text,) if content_only or variant.temporal == "none" else (strong, text)
+
     out: list[Method] = []
     for n in names:
         if content_only and n == "m3tr":
+            variant = M3TRVariant("m3tr", temporal="none", retrieval="content_only")
             out.append(
                 M3TRMethod(
-                    M3TRVariant("m3tr", temporal="none", retrieval="content_only"),
-                    base,
-                    train_cfg,
-                    device=device,
+                    variant, base, train_cfg, stack_with=companions(variant), device=device
                 )
             )
         elif content_only and n == "content_only_retrieval":
-            out.append(NeighbourMean("content_only_retrieval", top_s=base.top_s))
+            out.append(NeighbourMean("content_only_retrieval"))
         elif n in VARIANTS:
             out.append(
-                M3TRMethod(VARIANTS[n], base, train_cfg, mhp, stack_with=stack_with, device=device)
-            )
+                M3TRMethod(
+                    VARIANTS[n], base, train_cfg, mhp, stack_with=companions(VARIANTS[n]),
+                    device=device,
+                )
+            )  # fmt: skip
         elif n == "trajectory_only_retrieval":
             out.append(TrajectoryOnlyRetrieval(mhp, VARIANTS["m3tr"].signature_length))
         elif n in STRONG_KINDS:
             out.append(StrongFeatures(n, strong))
         elif n == "szabo_huberman":
             out.append(SzaboHuberman())
+        elif n == "text_ridge":
+            out.append(TextRidge(text))
         elif n == "gbdt":
             out.append(GBDT())
         elif n in ("classical_hawkes", "poisson"):

@@ -38,7 +38,7 @@ def test_szabo_huberman_recovers_a_log_linear_law(split):
 
 
 def test_report_has_the_required_fields(split, tmp_path):
-    methods = [SzaboHuberman(), MeanBaseline(), GBDT(max_iter=20), NeighbourMean("knn", top_s=5)]
+    methods = [SzaboHuberman(), MeanBaseline(), GBDT(max_iter=20), NeighbourMean("knn", candidates=(5,))]
     result = run_methods(split, methods, seeds=[0, 1])
     summary = summarise(result)
     meta = {"dataset": "synthetic", "split": {"kind": "test"}, "seeds": [0, 1], "notes": []}

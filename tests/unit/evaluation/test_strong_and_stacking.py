@@ -69,7 +69,7 @@ def test_stack_picks_the_better_forecast_by_leave_one_out():
     val, test, info = stack(
         y[:n], (noise[:n], noise[n:]), [(good[:n], good[n:])], floor[:n], floor[n:]
     )
-    assert info["stack"] in ("strong", "ridge_stack")
+    assert info["stack"] in ("features", "ridge_stack")
     assert info["stack_val_loo_nmse"]["model"] > 0.9
     assert np.mean((test - y[n:]) ** 2) < 0.1
     # the model alone wins when it is the good one and nothing else helps

@@ -2,10 +2,11 @@
 training recipe (:class:`~m3tr.core.training.fusion_recipe.FusionRecipe`, where the variants
 are described), plus stacking.
 
-Stacking (``stack_with``): every variant's forecast is combined with the strong-features
-forecasts on the validation split (``stacking.stack``: the model alone, the features alone or
-a ridge stack, whichever has the lowest leave-one-out error there), so each variant is judged
-on what it adds beyond the early features.
+Stacking (``stack_with``): every variant's forecast is combined with its companions' forecasts
+on the validation split (``stacking.stack``: the model alone, the companions alone or a ridge
+stack, whichever has the lowest leave-one-out error there), so each variant is judged on what it
+adds beyond simple models of the inputs it sees (the strong early-event features, the sparse
+text ridge; ``no_temporal`` only the text ridge).
 
 Reproducibility: each run seeds torch, numpy and ``random`` with its seed before every random
 step (``training.shared_mhp.seed_everything``), so a method's numbers do not depend on which
@@ -17,8 +18,7 @@ from __future__ import annotations
 import torch
 
 from m3tr.core.evaluation.methods.base import MethodOutput, observed_floor
-from m3tr.core.evaluation.methods.stacking import stack
-from m3tr.core.evaluation.methods.strong_features import StrongFitter
+from m3tr.core.evaluation.methods.stacking import Companion, stack
 from m3tr.core.fusion.config import FusionConfig
 from m3tr.core.training.data import DataSplit, TaskData
 from m3tr.core.training.fusion_recipe import FusionRecipe, M3TRVariant, TrajectoryVectors
@@ -39,7 +39,7 @@ class M3TRMethod:
         train_cfg: FusionTrainConfig,
         temporal_factory: TemporalFactory | None = mhp_encoder,
         trajectory_vectors: TrajectoryVectors | None = None,
-        stack_with: StrongFitter | None = None,
+        stack_with: tuple[Companion, ...] = (),
         device: torch.device | str = "cpu",
     ) -> None:
         self.variant = variant
@@ -67,12 +67,12 @@ class M3TRMethod:
         fit = self.recipe.fit(split, seed)
         val_pred, test_pred = fit.val_pred, fit.test_pred
         stack_info: dict[str, object] = {}
-        if self.stack_with is not None:
-            strong = self.stack_with.fit(split)
+        if self.stack_with:
+            pairs = [p for c in self.stack_with for p in c.fit(split).pairs()]
             val_pred, test_pred, stack_info = stack(
                 split.val.y_log(),
                 (val_pred, test_pred),
-                [(strong.gbdt_val, strong.gbdt_test), (strong.ridge_val, strong.ridge_test)],
+                pairs,
                 observed_floor(split.val),
                 observed_floor(split.test),
             )

@@ -1,13 +1,14 @@
-"""Stacking a model's forecasts with the strong-features forecasts, on the validation split.
+"""Stacking a model's forecasts with feature models' forecasts, on the validation split.
 
-The fusion model and its ablations are judged on what they add beyond the early features: per
-output, their validation forecast and the strong-features ones (gbdt, ridge) are combined by a
-ridge regression with an intercept, fitted on the validation rows (alpha by exact leave-one-out
-on them). Three candidates are compared by their leave-one-out squared error on the validation
+The fusion model and its ablations are judged on what they add beyond simple models of the same
+inputs (the *companions*: the strong early-event features' gbdt and ridge, the sparse text
+ridge): per output, the model's validation forecast and the companions' are combined by a ridge
+regression with an intercept, fitted on the validation rows (alpha by exact leave-one-out on
+them). Three candidates are compared by their leave-one-out squared error on the validation
 total, and the best is used for every output:
 
 - ``model``: the model's own forecast (nothing fitted on validation);
-- ``strong``: the mean of the strong-features forecasts (nothing fitted on validation);
+- ``features``: the mean of the companions' forecasts (nothing fitted on validation);
 - ``ridge_stack``: the ridge combination of all of them.
 
 The forecast returned for validation is the leave-one-out one (for ``ridge_stack``), so the
@@ -18,12 +19,24 @@ Forecasts are floored at what was observed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from m3tr.core.training.data import DataSplit
+
 STACK_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
-CANDIDATES = ("model", "strong", "ridge_stack")
+CANDIDATES = ("model", "features", "ridge_stack")
+
+
+class CompanionFit(Protocol):
+    def pairs(self) -> list[tuple[np.ndarray, np.ndarray]]: ...
+
+
+class Companion(Protocol):
+    """A feature model fitted once per split whose (val, test) forecasts a stack combines."""
+
+    def fit(self, split: DataSplit) -> CompanionFit: ...
 
 
 @dataclass
@@ -69,7 +82,7 @@ def ridge_loo(x: np.ndarray, y: np.ndarray, alphas: tuple[float, ...] = STACK_AL
 def stack(
     y_val: np.ndarray,
     model: tuple[np.ndarray, np.ndarray],
-    strong: list[tuple[np.ndarray, np.ndarray]],
+    companions: list[tuple[np.ndarray, np.ndarray]],
     floor_val: np.ndarray,
     floor_test: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -78,27 +91,27 @@ def stack(
     Args:
         y_val: (N_val, O) log1p targets of the validation rows.
         model: the model's (val (N_val, O), test (N_test, O)) forecasts.
-        strong: the strong-features (val, test) forecasts, one pair per model.
+        companions: the companions' (val, test) forecasts, one pair per model.
         floor_val, floor_test: (N, O) log1p observed counts.
     Returns:
         val forecasts (leave-one-out where fitted), test forecasts, and what was chosen.
     """
     n_out = y_val.shape[1]
     total = n_out - 1
-    s_val = np.mean([v for v, _ in strong], axis=0)  # (N_val, O)
-    s_test = np.mean([t for _, t in strong], axis=0)
+    s_val = np.mean([v for v, _ in companions], axis=0)  # (N_val, O)
+    s_test = np.mean([t for _, t in companions], axis=0)
     fits = []
     st_val = np.zeros_like(y_val)
     st_test = np.zeros_like(model[1])
     for j in range(n_out):
-        xv = np.stack([model[0][:, j], *(v[:, j] for v, _ in strong)], axis=1)  # (N_val, P)
-        xt = np.stack([model[1][:, j], *(t[:, j] for _, t in strong)], axis=1)  # (N_test, P)
+        xv = np.stack([model[0][:, j], *(v[:, j] for v, _ in companions)], axis=1)  # (N_val, P)
+        xt = np.stack([model[1][:, j], *(t[:, j] for _, t in companions)], axis=1)  # (N_test, P)
         f = ridge_loo(xv, y_val[:, j])
         fits.append(f)
         st_val[:, j], st_test[:, j] = f.loo, f.predict(xt)
     cands = {
         "model": (model[0], model[1]),
-        "strong": (s_val, s_test),
+        "features": (s_val, s_test),
         "ridge_stack": (st_val, st_test),
     }
     var = float(np.var(y_val[:, total])) or 1.0

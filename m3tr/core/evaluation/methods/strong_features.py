@@ -56,6 +56,10 @@ class StrongFit:
     ridge_test: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
 
+    def pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The (val, test) forecast pairs a stack combines: gbdt, ridge."""
+        return [(self.gbdt_val, self.gbdt_test), (self.ridge_val, self.ridge_test)]
+
     def forecast(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """(val, test) forecasts of ``kind`` (one of ``KINDS``)."""
         if kind == "strong_features_gbdt":
