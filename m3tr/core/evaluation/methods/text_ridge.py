@@ -33,7 +33,7 @@ from m3tr.core.training.data import DataSplit, TaskData
 
 logger = logging.getLogger(__name__)
 
-TEXT_ALPHAS = (0.3, 1.0, 3.0, 10.0)
+TEXT_ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 ANALYZERS = (("char_wb", (2, 4)), ("word", (1, 2)))
 
 
