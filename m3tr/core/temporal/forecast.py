@@ -146,6 +146,7 @@ def forecast(
             t_stop=horizon,
             generator=generator,
             probe=grid[~before],
+            backend="auto",  # the compiled kernel for the MHP on the CPU
         )
         seen = model.intensity_parts(batch, grid[before][None])  # (1, G0, K)
     finally:

@@ -7,6 +7,13 @@ event (``sim_append``). Each iteration draws, for every active sequence at once,
 ``t + Exp(bound)``, accepts it with probability ``lambda(t_cand) / bound``, picks its type in
 proportion to ``lambda_k``, and moves on from the candidate (the bound is recomputed there, so
 it tightens as excitation decays). The bound is checked at every candidate.
+
+Two samplers run this algorithm, chosen in one place (:func:`thinning_backend`): the batched
+PyTorch loop here (any :class:`Simulable`, any device) and, for the MHP on the CPU, a compiled
+kernel (:mod:`m3tr.core.temporal.thinning_cpu`), ~10-20x faster on a forecast. They draw their
+random numbers differently (same law, not the same paths for a seed), so the kernel is used only
+where a caller asks for it (``backend="auto"``: forecasts); signatures keep the PyTorch loop,
+and with it the vectors already stored in banks.
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from m3tr.core.temporal import thinning_cpu
 from m3tr.core.temporal.batch import EventBatch
 
 log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "cpu_kernel")
 
 
 class ThinningBoundError(RuntimeError):
@@ -122,6 +132,13 @@ class _Probes:
             self.next = self.next + due.long()
 
 
+def thinning_backend(model: Simulable, state: Any) -> str:
+    """The one place the sampler is chosen: ``"cpu_kernel"`` for an MHP with the Mamba context
+    whose state is on the CPU when Numba imports (:func:`thinning_cpu.supports`), else
+    ``"torch"``."""
+    return "cpu_kernel" if thinning_cpu.supports(model, state) else "torch"
+
+
 @torch.no_grad()
 def simulate_from(
     model: Simulable,
@@ -132,17 +149,29 @@ def simulate_from(
     generator: torch.Generator | None = None,
     max_iter: int = 100_000,
     probe: Tensor | None = None,
+    backend: str = "torch",
 ) -> Simulation:
     """Ogata thinning from a state already built (``model.sim_init``): B = ``t_start.shape[0]``.
 
     Many futures of one history share its encoding: build the state once and repeat its rows
     (:func:`m3tr.core.temporal.state_ops.repeat_rows_of`). ``probe`` (G,) increasing times:
     also record the intensity at those times along every path (``probe_total``,
-    ``probe_hawkes``); probes before ``t_start`` stay NaN.
+    ``probe_hawkes``); probes before ``t_start`` stay NaN. ``backend``: ``"torch"`` (this loop),
+    ``"cpu_kernel"``, or ``"auto"`` (:func:`thinning_backend`; see the module docstring).
     """
     bsz = t_start.shape[0]
     target = _as_vector(n_events, bsz, t_start).long()
     stop = _as_vector(t_stop, bsz, t_start)
+    if backend == "auto":
+        backend = thinning_backend(model, state)
+    if backend == "cpu_kernel":
+        return Simulation(
+            *thinning_cpu.simulate_mhp(
+                model, state, t_start, target, stop, generator, max_iter, probe
+            )
+        )
+    if backend != "torch":
+        raise ValueError(f"unknown thinning backend {backend!r}: use one of {BACKENDS} or 'auto'")
     t = t_start.clone()
     width = int(target.max().item()) if bsz else 0
     out_t = torch.full((bsz, max(width, 1)), float("inf"), device=t.device)
