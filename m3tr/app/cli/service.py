@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +36,20 @@ def _local_store(s) -> bool:  # noqa: ANN001 - Settings
 
 
 PoolChoice = choices("PoolChoice", ["auto", "threads", "solo", "prefork"])
+
+
+def _warm_forecast_kernel() -> None:
+    """Compile (or load) the forecast's thinning kernel in a background thread, so that the
+    first forecast of a fresh install does not wait 15-40 s for it."""
+    from m3tr.core.temporal.thinning_cpu import warm_up
+
+    def run() -> None:
+        try:
+            log.info("forecast kernel ready in %.1f s", warm_up())
+        except Exception:  # the first forecast then compiles it; never stop the service
+            log.exception("warming the forecast kernel failed")
+
+    threading.Thread(target=run, name="m3tr-warm-kernel", daemon=True).start()
 
 
 def worker(
@@ -88,6 +103,7 @@ def worker(
     w = app.Worker(
         queues=qs, concurrency=concurrency, pool=pool, loglevel=loglevel, redirect_stdouts=False
     )
+    _warm_forecast_kernel()
     w.start()
     raise typer.Exit(w.exitcode or 0)
 
@@ -134,6 +150,7 @@ def serve(
             resend_interrupted_jobs(broker_folders(s)["queue"])
         embedded = EmbeddedWorker(get_app(), concurrency=concurrency)
         embedded.start()
+        _warm_forecast_kernel()
     try:
         uvicorn.run(_web_app(services), host=host, port=port, log_level="info")
     finally:

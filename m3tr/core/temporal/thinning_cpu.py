@@ -57,6 +57,34 @@ def available() -> bool:
     return numba is not None
 
 
+def warm_up() -> float:
+    """Compile the kernel (or load it from Numba's cache) by simulating a few events of a tiny
+    MHP, so that a server's first forecast does not pay the compilation; seconds taken (0 when
+    Numba is missing). Safe to run in a background thread."""
+    import time
+
+    from m3tr.core.temporal.batch import EventSequence, make_batch
+    from m3tr.core.temporal.config import MHPConfig
+    from m3tr.core.temporal.mhp import MHP
+
+    if not available():
+        return 0.0
+    t0 = time.perf_counter()
+    cfg = MHPConfig(n_types=2, context="mamba", d_model=8, d_state=2, n_layers=1, dt_rank=2)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = MHP(cfg).eval()
+    batch = make_batch([EventSequence([1.0, 2.0], [0, 1], 10.0, "warm-up")], 2, 3600.0)
+    with torch.no_grad():
+        state = model.sim_init(batch)
+        gen = torch.Generator().manual_seed(0)
+        simulate_mhp(
+            model, state, batch.t_end, torch.tensor([3]), torch.tensor([1.0]), gen, 1000,
+            torch.tensor([0.5]),
+        )  # fmt: skip
+    return time.perf_counter() - t0
+
+
 def supports(model: Any, state: Any) -> bool:
     """Whether the kernel can simulate ``model`` from ``state``: an MHP with the Mamba context,
     float32 parameters and a state on the CPU."""

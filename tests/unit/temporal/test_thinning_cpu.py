@@ -96,3 +96,8 @@ def test_other_models_keep_the_pytorch_loop():
     gru = tiny_mhp("gru")
     state = gru.sim_init(make_batch(edge_sequences()[:1], 2, 3600.0))
     assert thinning_backend(gru, state) == "torch"
+
+
+def test_warm_up_runs_the_kernel_on_a_tiny_model():
+    # what `m3tr serve` and `m3tr worker` run in a background thread at start
+    assert thinning_cpu.warm_up() > 0.0
