@@ -8,7 +8,7 @@ import torch
 
 from m3tr.core.temporal.batch import EventSequence, make_batch
 from m3tr.core.temporal.config import MHPConfig
-from m3tr.core.temporal.mhp import MHP
+from m3tr.core.temporal.mhp import MHP, gauss_legendre_integrals
 
 
 @pytest.fixture(autouse=True)
@@ -51,3 +51,12 @@ def edge_sequences() -> list[EventSequence]:
 @pytest.fixture
 def edge_batch():
     return make_batch(edge_sequences(), 2, 3600.0)
+
+
+def compensator_increments(batch, intensity_fn, n_nodes=24) -> np.ndarray:
+    """Compensator increments between consecutive events (Exp(1) if the model is right)."""
+    with torch.no_grad():
+        ints = gauss_legendre_integrals(intensity_fn, batch, n_nodes)
+    ends_at_event = torch.zeros_like(batch.mask)
+    ends_at_event[:, :-1] = batch.event_mask[:, 1:]
+    return ints[ends_at_event].numpy()

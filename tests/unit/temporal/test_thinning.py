@@ -10,19 +10,9 @@ from scipy import stats
 from m3tr.core.temporal.baselines import ClassicalHawkes
 from m3tr.core.temporal.batch import EventSequence, make_batch
 from m3tr.core.temporal.batch_ops import append_events
-from m3tr.core.temporal.mhp import gauss_legendre_integrals
 from m3tr.core.temporal.thinning import simulate, simulate_one_at_a_time
 
-from .conftest import edge_sequences, tiny_mhp
-
-
-def _increments(batch, intensity_fn, n_nodes=24) -> np.ndarray:
-    """Compensator increments between consecutive events (Exp(1) if the model is right)."""
-    with torch.no_grad():
-        ints = gauss_legendre_integrals(intensity_fn, batch, n_nodes)
-    ends_at_event = torch.zeros_like(batch.mask)
-    ends_at_event[:, :-1] = batch.event_mask[:, 1:]
-    return ints[ends_at_event].numpy()
+from .conftest import compensator_increments, edge_sequences, tiny_mhp
 
 
 def test_time_rescaling_classical_hawkes():
@@ -36,7 +26,7 @@ def test_time_rescaling_classical_hawkes():
     sim = simulate(model, empty, 10_000, t_stop=60.0, generator=torch.Generator().manual_seed(7))
     b = append_events(empty, sim.times, sim.types, sim.counts, t_end=torch.full((60,), 60.0))
     states = model.hawkes.states(b)
-    inc = _increments(b, lambda q, i: model.intensity_at(b, states, q))
+    inc = compensator_increments(b, lambda q, i: model.intensity_at(b, states, q))
     assert inc.size > 2000
     assert stats.kstest(inc, "expon").pvalue > 0.01
 
@@ -53,7 +43,7 @@ def test_time_rescaling_full_mhp_with_inhibition():
     with torch.no_grad():
         hist = model.encode(b)
     # only the simulated part: intervals that start at or after the observation end
-    inc_all = _increments(b, lambda q, i: model.intensity(hist, q, i).total, n_nodes=32)
+    inc_all = compensator_increments(b, lambda q, i: model.intensity(hist, q, i).total, n_nodes=32)
     mask = torch.zeros_like(b.mask)
     mask[:, :-1] = b.event_mask[:, 1:]
     sim_part = (b.times >= start.t_end[:, None])[mask].numpy()

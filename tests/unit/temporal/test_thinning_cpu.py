@@ -14,8 +14,7 @@ from m3tr.core.temporal.batch_ops import append_events, repeat_rows
 from m3tr.core.temporal.state_ops import map_rows
 from m3tr.core.temporal.thinning import simulate_from, thinning_backend
 
-from .conftest import edge_sequences, tiny_mhp
-from .test_thinning import _increments
+from .conftest import compensator_increments, edge_sequences, tiny_mhp
 
 pytestmark = pytest.mark.skipif(not thinning_cpu.available(), reason="numba is not installed")
 
@@ -84,7 +83,7 @@ def test_kernel_paths_pass_time_rescaling():
     assert int(sim.counts.min()) == 60
     b = append_events(start, sim.times, sim.types, sim.counts)
     hist = model.encode(b)
-    inc_all = _increments(b, lambda q, i: model.intensity(hist, q, i).total, n_nodes=32)
+    inc_all = compensator_increments(b, lambda q, i: model.intensity(hist, q, i).total, n_nodes=32)
     mask = torch.zeros_like(b.mask)
     mask[:, :-1] = b.event_mask[:, 1:]
     inc = inc_all[(b.times >= start.t_end[:, None])[mask].numpy()]
