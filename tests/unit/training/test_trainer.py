@@ -85,10 +85,10 @@ def test_stacked_variant_is_deterministic_whatever_ran_before(task):
 
     def run() -> np.ndarray:
         method = M3TRMethod(
-            VARIANTS["no_mhp"], _config(task), FusionTrainConfig(max_epochs=2), stack_with=fitter
+            VARIANTS["no_mhp"], _config(task), FusionTrainConfig(max_epochs=2), stack_with=(fitter,)
         )
         out = method.run(split, seed=3)
-        assert out.info["stack"] in ("model", "strong", "ridge_stack")
+        assert out.info["stack"] in ("model", "features", "ridge_stack")
         spread = out.info["test_neighbour_temporal_scores"]
         assert 0.0 <= spread["norm_min_mean"] <= spread["norm_max_mean"] <= 1.0
         return out.test_pred
